@@ -1,0 +1,212 @@
+/* The registry and the parts of the interface every backend shares: opening by name,
+ * errors, memory accounting, GEMM selection. */
+#include "backend_impl.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+extern const pm_driver pm_cpu_driver;
+#ifdef POLYMOE_WITH_CUDA
+extern const pm_driver pm_cuda_driver;
+#endif
+#ifdef POLYMOE_WITH_VULKAN
+extern const pm_driver pm_vulkan_driver;
+#endif
+#ifdef POLYMOE_WITH_OPENCL
+extern const pm_driver pm_opencl_driver;
+#endif
+
+/* Registry order is also the preference order of "auto" among GPUs. */
+static const pm_driver *const drivers[] = {
+#ifdef POLYMOE_WITH_CUDA
+    &pm_cuda_driver,
+#endif
+#ifdef POLYMOE_WITH_VULKAN
+    &pm_vulkan_driver,
+#endif
+#ifdef POLYMOE_WITH_OPENCL
+    &pm_opencl_driver,
+#endif
+    &pm_cpu_driver,
+};
+enum { n_drivers = sizeof drivers / sizeof drivers[0] };
+
+int pm_backend_count(void) { return n_drivers; }
+
+const char *pm_backend_name(int i) { return i >= 0 && i < n_drivers ? drivers[i]->name : NULL; }
+
+static const pm_driver *find_driver(const char *name) {
+    for (int i = 0; i < n_drivers; i++)
+        if (strcmp(drivers[i]->name, name) == 0) return drivers[i];
+    return NULL;
+}
+
+static void list_known(char *buf, size_t len) {
+    size_t used = 0;
+    buf[0] = 0;
+    for (int i = 0; i < n_drivers && used < len; i++)
+        used += (size_t)snprintf(buf + used, len - used, "%s%s", i ? ", " : "", drivers[i]->name);
+}
+
+int pm_backend_devices(const char *name, pm_device_info *out, int max, char *why, size_t whylen) {
+    const pm_driver *d = find_driver(name);
+    if (!d) {
+        char known[128];
+        list_known(known, sizeof known);
+        snprintf(why, whylen, "backend '%s' is not compiled in (this build has: %s)", name, known);
+        return 0;
+    }
+    return d->devices(out, max, why, whylen);
+}
+
+static pm_backend *open_driver(const pm_driver *d, int device, char *err, size_t errlen) {
+    pm_backend *be = calloc(1, sizeof *be);
+    if (!be) {
+        snprintf(err, errlen, "out of host memory");
+        return NULL;
+    }
+    be->driver = d;
+    be->device = device;
+    snprintf(be->info.name, sizeof be->info.name, "device %d", device);
+    if (d->open(be, device) != PM_OK) {
+        snprintf(err, errlen, "%s", be->error);
+        free(be);
+        return NULL;
+    }
+    return be;
+}
+
+pm_backend *pm_backend_open(const char *name, int device, char *err, size_t errlen) {
+    if (strcmp(name, "auto") == 0) {
+        for (int i = 0; i < n_drivers; i++) {
+            pm_device_info infos[16];
+            char why[256];
+            int n = drivers[i]->devices(infos, 16, why, sizeof why);
+            for (int j = 0; j < n; j++)
+                if (infos[j].is_gpu) return open_driver(drivers[i], j, err, errlen);
+        }
+        return open_driver(&pm_cpu_driver, 0, err, errlen);
+    }
+    const pm_driver *d = find_driver(name);
+    if (!d) {
+        char known[128];
+        list_known(known, sizeof known);
+        snprintf(err, errlen, "unknown backend '%s' (this build has: %s, or auto)", name, known);
+        return NULL;
+    }
+    pm_device_info infos[16];
+    char why[256] = "";
+    int n = d->devices(infos, 16, why, sizeof why);
+    if (n == 0) {
+        snprintf(err, errlen, "backend %s: no device: %s", name, why);
+        return NULL;
+    }
+    if (device < 0 || device >= n) {
+        snprintf(err, errlen, "backend %s: no device %d (it has %d: 0..%d)", name, device, n, n - 1);
+        return NULL;
+    }
+    return open_driver(d, device, err, errlen);
+}
+
+void pm_backend_close(pm_backend *be) {
+    if (!be) return;
+    be->driver->close(be);
+    free(be);
+}
+
+const char *pm_backend_kind(const pm_backend *be) { return be->driver->name; }
+const pm_device_info *pm_backend_info(const pm_backend *be) { return &be->info; }
+const pm_ops *pm_backend_ops(const pm_backend *be) { return &be->ops; }
+
+const char *const *pm_gemm_impls(const pm_backend *be) { return be->gemm_impls; }
+const char *pm_current_gemm(const pm_backend *be) { return be->gemm_impls[be->gemm_impl]; }
+
+int pm_select_gemm(pm_backend *be, const char *impl) {
+    for (int i = 0; be->gemm_impls[i]; i++) {
+        if (strcmp(be->gemm_impls[i], impl) != 0) continue;
+        if (be->driver->select_gemm && be->driver->select_gemm(be, i) != PM_OK) return PM_ERR;
+        be->gemm_impl = i;
+        return PM_OK;
+    }
+    char known[160] = "";
+    size_t used = 0;
+    for (int i = 0; be->gemm_impls[i] && used < sizeof known; i++)
+        used += (size_t)snprintf(known + used, sizeof known - used, "%s%s", i ? ", " : "",
+                                 be->gemm_impls[i]);
+    return pm_fail(be, "gemm", "no GEMM implementation '%s' here (this backend has: %s)", impl,
+                   known);
+}
+
+int pm_fail(pm_backend *be, const char *op, const char *fmt, ...) {
+    if (be->failed) return PM_ERR;
+    be->failed = 1;
+    int n = snprintf(be->error, sizeof be->error, "backend %s device %d (%s): %s: ",
+                     be->driver->name, be->device, be->info.name, op);
+    if (n < 0 || (size_t)n >= sizeof be->error) return PM_ERR;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(be->error + n, sizeof be->error - (size_t)n, fmt, ap);
+    va_end(ap);
+    return PM_ERR;
+}
+
+int pm_unsupported(pm_backend *be, const char *op) { return pm_fail(be, op, "not supported"); }
+int pm_failed(const pm_backend *be) { return be->failed; }
+const char *pm_error(const pm_backend *be) { return be->failed ? be->error : ""; }
+
+void pm_clear_error(pm_backend *be) {
+    be->failed = 0;
+    be->error[0] = 0;
+}
+
+pm_buf *pm_alloc(pm_backend *be, size_t bytes) {
+    if (be->failed) return NULL;
+    pm_buf *buf = calloc(1, sizeof *buf);
+    if (!buf) {
+        pm_fail(be, "alloc", "out of host memory");
+        return NULL;
+    }
+    buf->bytes = bytes ? bytes : 4; /* zero-size device buffers are invalid on some APIs */
+    if (be->driver->alloc(be, buf) != PM_OK) {
+        free(buf);
+        return NULL;
+    }
+    be->bytes_in_use += buf->bytes;
+    if (be->bytes_in_use > be->peak_bytes) be->peak_bytes = be->bytes_in_use;
+    return buf;
+}
+
+void pm_free(pm_backend *be, pm_buf *buf) {
+    if (!buf) return;
+    be->driver->free(be, buf);
+    be->bytes_in_use -= buf->bytes;
+    free(buf);
+}
+
+size_t pm_buf_bytes(const pm_buf *buf) { return buf->bytes; }
+size_t pm_bytes_in_use(const pm_backend *be) { return be->bytes_in_use; }
+size_t pm_peak_bytes(const pm_backend *be) { return be->peak_bytes; }
+
+static int check_range(pm_backend *be, const char *op, const pm_buf *buf, size_t off,
+                       size_t bytes) {
+    if (off > buf->bytes || bytes > buf->bytes - off)
+        return pm_fail(be, op, "range %zu+%zu outside a buffer of %zu bytes", off, bytes,
+                       buf->bytes);
+    return PM_OK;
+}
+
+int pm_upload(pm_backend *be, pm_buf *buf, const void *src, size_t off, size_t bytes) {
+    if (be->failed) return PM_ERR;
+    if (check_range(be, "upload", buf, off, bytes) != PM_OK) return PM_ERR;
+    return bytes ? be->driver->upload(be, buf, src, off, bytes) : PM_OK;
+}
+
+int pm_download(pm_backend *be, const pm_buf *buf, void *dst, size_t off, size_t bytes) {
+    if (be->failed) return PM_ERR;
+    if (check_range(be, "download", buf, off, bytes) != PM_OK) return PM_ERR;
+    return bytes ? be->driver->download(be, buf, dst, off, bytes) : PM_OK;
+}
+
+int pm_sync(pm_backend *be) { return be->failed ? PM_ERR : be->driver->sync(be); }

@@ -1,0 +1,283 @@
+/* One table of fields drives parsing, overrides and serialisation, so a new setting is one
+ * line here. */
+#include "model/config.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef enum { F_INT, F_FLOAT, F_U32, F_STR, F_LAYERS } field_type;
+
+typedef struct {
+    const char *key;
+    field_type type;
+    size_t offset;
+    double lo, hi; /* allowed range for numbers */
+    const char *help;
+} field;
+
+#define FIELD(k, t, lo, hi, h) {#k, t, offsetof(pm_config, k), lo, hi, h}
+static const field fields[] = {
+    FIELD(n_layer, F_INT, 1, PM_MAX_LAYERS, "transformer blocks"),
+    FIELD(n_head, F_INT, 1, 256, "attention heads"),
+    FIELD(n_embd, F_INT, 1, 16384, "model width"),
+    FIELD(block_size, F_INT, 1, 65536, "sequence length T"),
+    FIELD(vocab_size, F_INT, 2, 1 << 20, "vocabulary (257 for the byte tokenizer)"),
+    FIELD(moe_layers, F_LAYERS, 0, 0, "layer indices whose MLP is an MoE layer"),
+    FIELD(n_experts, F_INT, 1, 1024, "experts per MoE layer"),
+    FIELD(top_k, F_INT, 1, 1024, "experts per token (1: straight-through gate, 2+: renormalised)"),
+    FIELD(router_noise, F_FLOAT, 0, 100, "std of router logit noise at step 0"),
+    FIELD(noise_anneal, F_FLOAT, 0, 1, "fraction of training over which the noise falls to 0"),
+    FIELD(lb_coef, F_FLOAT, 0, 100, "load-balancing loss coefficient"),
+    FIELD(z_coef, F_FLOAT, 0, 100, "router z-loss coefficient"),
+    FIELD(capacity_factor, F_FLOAT, 0, 1000, "expert capacity factor (0: dropless)"),
+    FIELD(init_std, F_FLOAT, 0, 10, "std of the normal weight init"),
+    FIELD(batch_size, F_INT, 1, 1 << 20, "sequences per micro-batch"),
+    FIELD(grad_accum, F_INT, 1, 1 << 16, "micro-batches per optimiser step"),
+    FIELD(steps, F_INT, 1, 1 << 30, "optimiser steps"),
+    FIELD(warmup_steps, F_INT, 0, 1 << 30, "linear warmup steps"),
+    FIELD(lr, F_FLOAT, 0, 10, "peak learning rate"),
+    FIELD(min_lr_frac, F_FLOAT, 0, 1, "final lr as a fraction of lr (cosine decay)"),
+    FIELD(weight_decay, F_FLOAT, 0, 10, "AdamW decay on matrices"),
+    FIELD(grad_clip, F_FLOAT, 0, 1e9, "clip the global grad norm to this (0: off)"),
+    FIELD(beta1, F_FLOAT, 0, 0.99999, "AdamW beta1"),
+    FIELD(beta2, F_FLOAT, 0, 0.99999, "AdamW beta2"),
+    FIELD(eval_every, F_INT, 0, 1 << 30, "evaluate every N steps (0: only at the end)"),
+    FIELD(eval_seqs, F_INT, 1, 1 << 20, "held-out sequences per domain per evaluation"),
+    FIELD(log_every, F_INT, 1, 1 << 30, "write a metrics line every N steps"),
+    FIELD(checkpoint_every, F_INT, 0, 1 << 30, "checkpoint every N steps (0: only at the end)"),
+    FIELD(natural_mix, F_INT, 0, 1, "1: batches in natural domain proportions"),
+    FIELD(eval_fraction, F_FLOAT, 0.001, 0.9, "share of each domain's documents held out"),
+    FIELD(seed, F_U32, 0, 4294967295.0, "random seed"),
+    FIELD(data, F_STR, 0, 0, "data manifest (JSON)"),
+};
+enum { n_fields = sizeof fields / sizeof fields[0] };
+
+void pm_config_defaults(pm_config *c) {
+    memset(c, 0, sizeof *c);
+    *c = (pm_config){.n_layer = 4, .n_head = 4, .n_embd = 128, .block_size = 128,
+                     .vocab_size = 257, .n_experts = 8, .top_k = 1, .noise_anneal = 0.5f,
+                     .lb_coef = 0.01f, .z_coef = 0.001f, .init_std = 0.02f, .batch_size = 12,
+                     .grad_accum = 1, .steps = 1000, .warmup_steps = 50, .lr = 2e-3f,
+                     .min_lr_frac = 0.1f, .weight_decay = 0.1f, .grad_clip = 1.0f,
+                     .beta1 = 0.9f, .beta2 = 0.95f, .eval_every = 100, .eval_seqs = 32,
+                     .log_every = 10, .natural_mix = 0, .eval_fraction = 0.1f, .seed = 1337};
+    snprintf(c->data, sizeof c->data, "data/default/manifest.json");
+}
+
+static const field *find(const char *key) {
+    for (int i = 0; i < n_fields; i++)
+        if (strcmp(fields[i].key, key) == 0) return &fields[i];
+    return NULL;
+}
+
+static int set_number(pm_config *c, const field *f, double v, char *err, size_t errlen) {
+    if (!(v >= f->lo && v <= f->hi)) {
+        snprintf(err, errlen, "%s = %g is outside %g..%g (%s)", f->key, v, f->lo, f->hi, f->help);
+        return -1;
+    }
+    char *p = (char *)c + f->offset;
+    if (f->type == F_INT) {
+        if (v != (double)(int)v) {
+            snprintf(err, errlen, "%s must be an integer, got %g", f->key, v);
+            return -1;
+        }
+        *(int *)p = (int)v;
+    } else if (f->type == F_U32) {
+        if (v != (double)(uint32_t)v) {
+            snprintf(err, errlen, "%s must be a non-negative integer, got %g", f->key, v);
+            return -1;
+        }
+        *(uint32_t *)p = (uint32_t)v;
+    } else {
+        *(float *)p = (float)v;
+    }
+    return 0;
+}
+
+static int set_layer(pm_config *c, double v, char *err, size_t errlen) {
+    if (v != (int)v || v < 0 || v >= PM_MAX_LAYERS) {
+        snprintf(err, errlen, "moe_layers: %g is not a layer index 0..%d", v, PM_MAX_LAYERS - 1);
+        return -1;
+    }
+    c->moe_layers[(int)v] = 1;
+    return 0;
+}
+
+static int set_from_json(pm_config *c, const field *f, const cJSON *v, char *err, size_t errlen) {
+    if (f->type == F_STR) {
+        if (!cJSON_IsString(v)) goto type;
+        char *dst = (char *)c + f->offset;
+        if (strlen(v->valuestring) >= sizeof c->data) {
+            snprintf(err, errlen, "%s is too long", f->key);
+            return -1;
+        }
+        strcpy(dst, v->valuestring);
+        return 0;
+    }
+    if (f->type == F_LAYERS) {
+        if (!cJSON_IsArray(v)) goto type;
+        memset(c->moe_layers, 0, sizeof c->moe_layers);
+        const cJSON *x;
+        cJSON_ArrayForEach(x, v) {
+            if (!cJSON_IsNumber(x)) goto type;
+            if (set_layer(c, x->valuedouble, err, errlen)) return -1;
+        }
+        return 0;
+    }
+    if (!cJSON_IsNumber(v)) goto type;
+    return set_number(c, f, v->valuedouble, err, errlen);
+type:
+    snprintf(err, errlen, "%s has the wrong type (%s)", f->key,
+             f->type == F_STR ? "want a string" : f->type == F_LAYERS ? "want an array of layer indices" : "want a number");
+    return -1;
+}
+
+int pm_config_apply_json(pm_config *c, const char *json, char *err, size_t errlen) {
+    cJSON *root = cJSON_Parse(json);
+    if (!root || !cJSON_IsObject(root)) {
+        snprintf(err, errlen, "not a JSON object%s", root ? "" : " (parse error)");
+        cJSON_Delete(root);
+        return -1;
+    }
+    const cJSON *item;
+    int rc = 0;
+    cJSON_ArrayForEach(item, root) {
+        if (item->string[0] == '_') continue; /* "_comment" and the like */
+        const field *f = find(item->string);
+        if (!f) {
+            snprintf(err, errlen, "unknown key '%s'", item->string);
+            rc = -1;
+            break;
+        }
+        if ((rc = set_from_json(c, f, item, err, errlen))) break;
+    }
+    cJSON_Delete(root);
+    return rc;
+}
+
+int pm_config_load_file(pm_config *c, const char *path, char *err, size_t errlen) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err, errlen, "cannot open config %s: %s", path, strerror(errno));
+        return -1;
+    }
+    char *text = malloc(1 << 20);
+    size_t n = text ? fread(text, 1, (1 << 20) - 1, f) : 0;
+    fclose(f);
+    if (!text) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    text[n] = 0;
+    char inner[400];
+    int rc = pm_config_apply_json(c, text, inner, sizeof inner);
+    if (rc) snprintf(err, errlen, "config %s: %s", path, inner);
+    free(text);
+    return rc;
+}
+
+int pm_config_apply_kv(pm_config *c, const char *kv, char *err, size_t errlen) {
+    const char *eq = strchr(kv, '=');
+    char key[64];
+    if (!eq || eq == kv || (size_t)(eq - kv) >= sizeof key) {
+        snprintf(err, errlen, "'%s' is not key=value", kv);
+        return -1;
+    }
+    memcpy(key, kv, (size_t)(eq - kv));
+    key[eq - kv] = 0;
+    const char *val = eq + 1;
+    const field *f = find(key);
+    if (!f) {
+        snprintf(err, errlen, "unknown key '%s' in '%s'", key, kv);
+        return -1;
+    }
+    if (f->type == F_STR) {
+        if (strlen(val) >= sizeof c->data) {
+            snprintf(err, errlen, "%s is too long", key);
+            return -1;
+        }
+        strcpy((char *)c + f->offset, val);
+        return 0;
+    }
+    if (f->type == F_LAYERS) { /* a comma-separated list, possibly empty */
+        memset(c->moe_layers, 0, sizeof c->moe_layers);
+        const char *p = val;
+        while (*p) {
+            char *end;
+            errno = 0;
+            double v = strtod(p, &end);
+            if (end == p || errno) {
+                snprintf(err, errlen, "moe_layers: '%s' is not a comma-separated list of layers", val);
+                return -1;
+            }
+            if (set_layer(c, v, err, errlen)) return -1;
+            p = *end == ',' ? end + 1 : end;
+            if (*end && *end != ',') {
+                snprintf(err, errlen, "moe_layers: '%s' is not a comma-separated list of layers", val);
+                return -1;
+            }
+        }
+        return 0;
+    }
+    char *end;
+    errno = 0;
+    double v = strtod(val, &end);
+    if (end == val || *end || errno) {
+        snprintf(err, errlen, "%s: '%s' is not a number", key, val);
+        return -1;
+    }
+    return set_number(c, f, v, err, errlen);
+}
+
+int pm_config_n_moe(const pm_config *c) {
+    int n = 0;
+    for (int l = 0; l < c->n_layer; l++) n += c->moe_layers[l];
+    return n;
+}
+
+int pm_config_validate(const pm_config *c, char *err, size_t errlen) {
+    for (int l = c->n_layer; l < PM_MAX_LAYERS; l++)
+        if (c->moe_layers[l]) {
+            snprintf(err, errlen, "moe_layers names layer %d but n_layer is %d", l, c->n_layer);
+            return -1;
+        }
+    if (c->n_embd % c->n_head) {
+        snprintf(err, errlen, "n_embd %d is not a multiple of n_head %d", c->n_embd, c->n_head);
+        return -1;
+    }
+    if (c->top_k > c->n_experts) {
+        snprintf(err, errlen, "top_k %d is more than n_experts %d", c->top_k, c->n_experts);
+        return -1;
+    }
+    if (c->warmup_steps > c->steps) {
+        snprintf(err, errlen, "warmup_steps %d is more than steps %d", c->warmup_steps, c->steps);
+        return -1;
+    }
+    return 0;
+}
+
+char *pm_config_to_json(const pm_config *c) {
+    cJSON *o = cJSON_CreateObject();
+    for (int i = 0; i < n_fields; i++) {
+        const field *f = &fields[i];
+        const char *p = (const char *)c + f->offset;
+        switch (f->type) {
+        case F_INT: cJSON_AddNumberToObject(o, f->key, *(const int *)p); break;
+        case F_U32: cJSON_AddNumberToObject(o, f->key, *(const uint32_t *)p); break;
+        case F_FLOAT: cJSON_AddNumberToObject(o, f->key, *(const float *)p); break;
+        case F_STR: cJSON_AddStringToObject(o, f->key, p); break;
+        case F_LAYERS: {
+            cJSON *a = cJSON_AddArrayToObject(o, f->key);
+            for (int l = 0; l < c->n_layer; l++)
+                if (c->moe_layers[l]) cJSON_AddItemToArray(a, cJSON_CreateNumber(l));
+            break;
+        }
+        }
+    }
+    char *s = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return s;
+}

@@ -1,0 +1,44 @@
+/* Run configuration: the model's shape and MoE settings plus the training settings, one flat
+ * JSON object (the files in configs/) whose keys can also be set as key=value on the command line. */
+#ifndef POLYMOE_CONFIG_H
+#define POLYMOE_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define PM_MAX_LAYERS 64
+
+typedef struct {
+    /* model */
+    int n_layer, n_head, n_embd, block_size, vocab_size;
+    int moe_layers[PM_MAX_LAYERS]; /* 1 where layer l's MLP is an MoE layer */
+    int n_experts, top_k;
+    float router_noise;            /* std of the noise on router logits at step 0 */
+    float noise_anneal;            /* fraction of training over which the noise falls to 0 */
+    float lb_coef, z_coef;
+    float capacity_factor;         /* 0: dropless */
+    float init_std;
+    /* training */
+    int batch_size, grad_accum, steps, warmup_steps;
+    float lr, min_lr_frac, weight_decay, grad_clip, beta1, beta2;
+    int eval_every, eval_seqs, log_every, checkpoint_every;
+    int natural_mix;
+    float eval_fraction;
+    uint32_t seed;
+    char data[512];                /* manifest path, relative to the working directory */
+} pm_config;
+
+/* The defaults (tiny-sized, like configs/tiny.json). */
+void pm_config_defaults(pm_config *c);
+/* Applies a JSON object's keys; unknown keys and wrong types are errors. Returns 0 or -1. */
+int pm_config_apply_json(pm_config *c, const char *json, char *err, size_t errlen);
+int pm_config_load_file(pm_config *c, const char *path, char *err, size_t errlen);
+/* Applies "key=value". */
+int pm_config_apply_kv(pm_config *c, const char *kv, char *err, size_t errlen);
+/* Checks ranges and consistency (heads divide width, top_k <= experts, ...). */
+int pm_config_validate(const pm_config *c, char *err, size_t errlen);
+/* The whole config as one JSON object (malloc'd string). */
+char *pm_config_to_json(const pm_config *c);
+int pm_config_n_moe(const pm_config *c);
+
+#endif

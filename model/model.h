@@ -1,0 +1,88 @@
+/* GPT-2 with Mixture-of-Experts MLPs, forward and backward written once against backend.h.
+ *
+ * All parameters live in one device buffer (matrices first, then vectors, so AdamW decays the
+ * matrices with one call and skips the vectors with another); gradients and the two AdamW
+ * moments mirror it. Tensor names follow Hugging Face's GPT-2; expert tensors are
+ * transformer.h.N.mlp.experts.E.*, the router transformer.h.N.mlp.router.weight [E, C]. */
+#ifndef POLYMOE_MODEL_H
+#define POLYMOE_MODEL_H
+
+#include "backends/backend.h"
+#include "model/config.h"
+#include "model/router_losses.h"
+
+#define PM_MAX_TENSORS 4096
+
+typedef struct {
+    char name[96];
+    size_t offset, size;   /* in floats, inside the parameter buffer */
+    int ndim, shape[2];
+} pm_tensor;
+
+/* Where layer l's parameters are (offsets into the parameter buffer). */
+typedef struct {
+    size_t ln1_w, ln1_b, qkv_w, qkv_b, attn_w, attn_b, ln2_w, ln2_b;
+    size_t fc_w, fc_b, proj_w, proj_b; /* dense MLP, or expert 0 of the stacked experts */
+    size_t router_w;                   /* MoE only */
+} pm_layer_params;
+
+/* Per-MoE-layer results of the last forward pass (host copies). */
+typedef struct {
+    float *stats;          /* router_stats output, 2E+2 */
+    pm_router_summary summary;
+} pm_moe_report;
+
+typedef struct pm_model pm_model;
+
+/* Allocates parameters (initialised as GPT-2: normal(0, init_std), residual projections scaled
+ * by 1/sqrt(2 n_layer), layernorm 1/0, biases 0; the router starts at 0) and activations for
+ * micro-batches of B sequences of length T <= block_size. NULL with err on failure. */
+pm_model *pm_model_create(pm_backend *be, const pm_config *cfg, int B, int T, char *err,
+                          size_t errlen);
+void pm_model_free(pm_model *m);
+
+const pm_config *pm_model_config(const pm_model *m);
+size_t pm_model_num_params(const pm_model *m);
+/* Parameters a token actually uses (one expert's worth, times top_k, per MoE layer). */
+size_t pm_model_active_params(const pm_model *m);
+int pm_model_tensors(const pm_model *m, const pm_tensor **tensors);
+
+/* Host copies of all parameters, and writing them back (both n_params floats). */
+int pm_model_get_params(pm_model *m, float *dst);
+int pm_model_set_params(pm_model *m, const float *src);
+
+/* Forward over tokens [B,T] (host). With targets (host, [B,T]) it also computes the mean
+ * LM loss. `train_step` >= 0 enables router noise for that step (annealed), -1 disables it.
+ * Results: *loss (LM loss), per MoE layer reports. Returns PM_OK or PM_ERR (see backend). */
+int pm_model_forward(pm_model *m, const int32_t *tokens, const int32_t *targets, int B, int T,
+                     int train_step, float *loss);
+/* Per-token losses of the last forward, [B*T] (host). */
+int pm_model_token_losses(pm_model *m, float *dst, int B, int T);
+/* The logits of position t of every sequence of the last forward, [B, V] (host). */
+int pm_model_logits_at(pm_model *m, int t, int B, int T, float *dst);
+/* The expert ids [B*T, top_k] of MoE layer index i (0-based among MoE layers) of the last
+ * forward (host). */
+int pm_model_expert_ids(pm_model *m, int i, int32_t *dst, int B, int T);
+int pm_model_n_moe(const pm_model *m);
+int pm_model_moe_layer(const pm_model *m, int i); /* its transformer layer index */
+const pm_moe_report *pm_model_moe_report(const pm_model *m, int i);
+/* Sum over MoE layers of lb_coef * lb + z_coef * z of the last forward. */
+double pm_model_aux_loss(const pm_model *m, double *lb_sum, double *z_sum);
+
+/* Host copy of the gradients (n_params floats). */
+int pm_model_get_grads(pm_model *m, float *dst);
+/* Zeroes the gradients. */
+int pm_model_zero_grad(pm_model *m);
+/* Backward of the last forward (which must have had targets), adding to the gradients with
+ * the loss scaled by `scale` (1/grad_accum). */
+int pm_model_backward(pm_model *m, int B, int T, float scale);
+/* Global gradient norm (device reduction, one float read back). */
+int pm_model_grad_norm(pm_model *m, float *norm);
+/* One AdamW step (step counts from 1) with the gradient scaled by grad_scale (clipping). */
+int pm_model_update(pm_model *m, float lr, int step, float grad_scale);
+
+/* The AdamW moments, for checkpoints: host copies of m and v (n_params each). */
+int pm_model_get_moments(pm_model *m, float *mdst, float *vdst);
+int pm_model_set_moments(pm_model *m, const float *msrc, const float *vsrc);
+
+#endif

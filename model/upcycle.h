@@ -1,0 +1,17 @@
+/* Upcycling: an MoE model's parameters from a dense model's. Every tensor is copied by name;
+ * expert e of layer l (transformer.h.l.mlp.experts.e.X) becomes a copy of the dense
+ * transformer.h.l.mlp.X plus N(0, noise_std); the router starts at zero. With noise 0 and
+ * top-1 the MoE model computes exactly what the dense one did. */
+#ifndef POLYMOE_UPCYCLE_H
+#define POLYMOE_UPCYCLE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model/model.h"
+
+int pm_upcycle(const pm_tensor *dense_t, int n_dense, const float *dense,
+               const pm_tensor *moe_t, int n_moe, float *moe, float noise_std, uint32_t seed,
+               char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,12 @@
+/* The subcommands of the polymoe command line, one file each (cmd_<name>.c). Each takes the
+ * arguments after its name and returns the process exit status. */
+#ifndef POLYMOE_COMMANDS_H
+#define POLYMOE_COMMANDS_H
+
+int cmd_devices(int argc, char **argv);
+int cmd_check(int argc, char **argv);
+
+/* 1 when argv holds -h or --help. */
+int wants_help(int argc, char **argv);
+
+#endif
