@@ -281,3 +281,9 @@ char *pm_config_to_json(const pm_config *c) {
     cJSON_Delete(o);
     return s;
 }
+
+void pm_config_print_fields(FILE *f) {
+    fprintf(f, "config fields (JSON keys, or key=value on the command line):\n");
+    for (int i = 0; i < n_fields; i++)
+        fprintf(f, "  %-16s %s\n", fields[i].key, fields[i].help);
+}

@@ -4,6 +4,7 @@
 #define POLYMOE_CONFIG_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
 #define PM_MAX_LAYERS 64
@@ -40,5 +41,7 @@ int pm_config_validate(const pm_config *c, char *err, size_t errlen);
 /* The whole config as one JSON object (malloc'd string). */
 char *pm_config_to_json(const pm_config *c);
 int pm_config_n_moe(const pm_config *c);
+/* Lists every field with its meaning. */
+void pm_config_print_fields(FILE *f);
 
 #endif

@@ -264,6 +264,7 @@ void pm_model_free(pm_model *m) {
 }
 
 const pm_config *pm_model_config(const pm_model *m) { return &m->cfg; }
+pm_backend *pm_model_backend(const pm_model *m) { return m->be; }
 size_t pm_model_num_params(const pm_model *m) { return m->n_params; }
 int pm_model_n_moe(const pm_model *m) { return m->n_moe; }
 int pm_model_moe_layer(const pm_model *m, int i) { return m->moe_index[i]; }

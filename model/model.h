@@ -42,6 +42,7 @@ pm_model *pm_model_create(pm_backend *be, const pm_config *cfg, int B, int T, ch
 void pm_model_free(pm_model *m);
 
 const pm_config *pm_model_config(const pm_model *m);
+pm_backend *pm_model_backend(const pm_model *m);
 size_t pm_model_num_params(const pm_model *m);
 /* Parameters a token actually uses (one expert's worth, times top_k, per MoE layer). */
 size_t pm_model_active_params(const pm_model *m);

@@ -3,6 +3,9 @@
 #ifndef POLYMOE_COMMANDS_H
 #define POLYMOE_COMMANDS_H
 
+int cmd_train(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_generate(int argc, char **argv);
 int cmd_devices(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 

@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #define PM_MAX_DOMAINS 16
 #define PM_DATA_STATE_LEN (PM_MAX_DOMAINS + 2)
@@ -39,7 +40,8 @@ void pm_data_next_batch(pm_dataset *ds, int B, int32_t *inputs, int32_t *targets
                         int32_t *domains);
 
 /* The stream position, to save in a checkpoint and restore on --resume: after set_state
- * the stream yields exactly the batches it would have yielded. */
+ * the stream yields exactly the batches it would have yielded. set_state returns 0, or -1
+ * (stream unchanged) when the state cannot belong to this dataset. */
 void pm_data_get_state(const pm_dataset *ds, uint64_t state[PM_DATA_STATE_LEN]);
 int pm_data_set_state(pm_dataset *ds, const uint64_t state[PM_DATA_STATE_LEN]);
 
@@ -48,8 +50,20 @@ size_t pm_data_eval_count(const pm_dataset *ds, int d);
 void pm_data_eval_sequence(const pm_dataset *ds, int d, size_t i, int32_t *inputs,
                            int32_t *targets);
 
+/* The whole token stream of domain d's split: its documents in manifest order, each followed
+ * by end-of-text. Sequence k is tokens [k(T+1), (k+1)(T+1)); a tail shorter than T+1 is
+ * unused. For tests and tools. */
+const int32_t *pm_data_stream(const pm_dataset *ds, int d, int eval, size_t *n_tokens);
+
 /* Unigram entropy of domain d's train split in nats per token: the loss of a model that
  * knows only token frequencies, the baseline an eval loss must beat. */
 double pm_data_unigram_loss(const pm_dataset *ds, int d);
+
+/* One line per domain: documents and tokens of the train and eval splits. */
+void pm_data_print_summary(const pm_dataset *ds, FILE *out);
+
+/* Reads a whole regular file into a 0-terminated buffer (free() it); NULL with `err` filled
+ * when it is missing, not a regular file, unreadable or longer than `cap` bytes. */
+char *pm_read_file(const char *path, size_t cap, size_t *len, char *err, size_t errlen);
 
 #endif

@@ -11,6 +11,9 @@ typedef struct {
 } command;
 
 static const command commands[] = {
+    {"train", cmd_train, "train a GPT-2 MoE model (default: configs/tiny.json on the default corpus)"},
+    {"eval", cmd_eval, "per-domain held-out loss of a checkpoint"},
+    {"generate", cmd_generate, "sample text from a checkpoint"},
     {"devices", cmd_devices, "list the backends compiled in and their devices"},
     {"check", cmd_check, "run the op conformance suite on this machine's devices"},
 };

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The test command: installs the dependencies, builds every backend this machine can build
+# with warnings as errors, runs the tests, then runs them again under AddressSanitizer and
+# UndefinedBehaviorSanitizer.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-deps.sh
+[ -x /usr/local/cuda/bin/nvcc ] && export PATH="/usr/local/cuda/bin:$PATH"
+jobs=$(nproc)
+
+cmake -S . -B build -DPOLYMOE_WERROR=ON >/dev/null
+cmake --build build -j"$jobs"
+(cd build && ctest --output-on-failure -j1)
+
+# The sanitizer build leaves CUDA out: its runtime and ASan's shadow memory do not mix.
+# LeakSanitizer is off because the OpenCL and Vulkan drivers (PoCL, Mesa) keep memory on purpose.
+cmake -S . -B build-asan -DPOLYMOE_SANITIZE=ON -DPOLYMOE_CUDA=OFF >/dev/null
+cmake --build build-asan -j"$jobs"
+(cd build-asan && ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -j1)

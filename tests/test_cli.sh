@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# End-to-end tests of the polymoe command: training, exact resume, generation, and bad input
+# (each must give one clear message and a non-zero exit, never a crash).
+# usage: test_cli.sh PATH/TO/polymoe
+set -u
+pm=$(realpath "$1")
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+cd "$work"
+passed=0 failed=0
+ok() { echo "pass  $1"; passed=$((passed + 1)); }
+bad() { echo "FAIL  $1"; failed=$((failed + 1)); }
+
+# a small corpus: two domains, a few documents each
+mkdir -p corpus/a corpus/b
+for i in $(seq 1 8); do
+  printf 'def f%d(x):\n    return x * %d + 1\n\n' "$i" "$i" > corpus/a/doc$i.py
+  printf 'In the beginning number %d was the word, and the word was %d.\n' "$i" "$i" > corpus/b/doc$i.txt
+done
+cat > corpus/manifest.json <<'JSON'
+{"domains": [{"name": "code", "files": ["a/*.py"]}, {"name": "prose", "files": ["b/*.txt"]}]}
+JSON
+small="data=corpus/manifest.json n_layer=2 n_head=2 n_embd=16 block_size=16 batch_size=4 moe_layers=1 n_experts=4 eval_every=0 eval_seqs=2 log_every=1 warmup_steps=2 eval_fraction=0.3 router_noise=0.5 noise_anneal=0.5"
+
+train_losses() { python3 -c '
+import json,sys
+for l in open(sys.argv[1]):
+    o=json.loads(l)
+    if o["type"]=="train": print(o["step"], repr(o["lm_loss"]), repr(o["grad_norm"]))' "$1"; }
+
+# exact resume: 10 steps straight, against 5 steps, stop, then --resume to 10
+"$pm" train --out straight --steps 10 $small > straight.log 2>&1 || bad "train 10 steps (see log)"
+"$pm" train --out resumed --steps 10 --stop-after 5 $small > part1.log 2>&1 || bad "train to step 5"
+"$pm" train --out resumed --resume > part2.log 2>&1 || bad "resume to step 10"
+if [ -s straight/metrics.jsonl ] && diff <(train_losses straight/metrics.jsonl) <(train_losses resumed/metrics.jsonl) > diff.txt; then
+  ok "resume at step 5 of 10 gives identical losses and grad norms ($(train_losses straight/metrics.jsonl | wc -l) steps)"
+else
+  bad "resume differs: $(head -5 diff.txt)"
+fi
+[ -f straight/checkpoints/latest/model.safetensors ] && ok "checkpoint written" || bad "no checkpoint"
+grep -q '"type":"eval"' straight/metrics.jsonl && ok "final evaluation in metrics" || bad "no eval line"
+
+out=$("$pm" generate --checkpoint straight --prompt "def " --tokens 20 2>&1) && [ ${#out} -gt 4 ] \
+  && ok "generate samples from the checkpoint" || bad "generate: $out"
+
+# bad input: expect a non-zero exit, a message containing the pattern, and no sanitizer report
+expect_error() { # name pattern command...
+  local name=$1 pattern=$2; shift 2
+  local msg rc
+  msg=$("$@" 2>&1); rc=$?
+  if [ $rc -ne 0 ] && [ $rc -lt 128 ] && grep -qi -- "$pattern" <<<"$msg" && ! grep -q "Sanitizer" <<<"$msg"; then
+    ok "$name"
+  else
+    bad "$name (exit $rc): $(head -3 <<<"$msg")"
+  fi
+}
+expect_error "unknown subcommand" "unknown command" "$pm" frobnicate
+expect_error "unknown flag" "unknown option" "$pm" train --frobnicate
+expect_error "flag without value" "needs a value" "$pm" train --steps
+expect_error "bad number" "wants a number" "$pm" train --steps abc
+expect_error "unknown config key" "unknown key" "$pm" train nonsense=3
+expect_error "config value out of range" "outside" "$pm" train n_layer=0
+expect_error "inconsistent config" "multiple of n_head" "$pm" train n_embd=30 n_head=4
+expect_error "top_k above experts" "top_k" "$pm" train top_k=9 n_experts=8
+echo '{"n_layer": "four"}' > wrongtype.json
+expect_error "config wrong type" "wrong type" "$pm" train --config wrongtype.json
+echo '{not json' > garbage.json
+expect_error "config not JSON" "not a JSON" "$pm" train --config garbage.json
+expect_error "missing config file" "cannot open" "$pm" train --config nowhere.json
+expect_error "missing manifest" "manifest" "$pm" train data=nowhere/manifest.json --out r1
+mkdir -p empty && : > empty/e.txt && : > empty/f.txt
+echo '{"domains": [{"name": "x", "files": ["e.txt", "f.txt"]}]}' > empty/manifest.json
+expect_error "empty corpus files" "empty" "$pm" train data=empty/manifest.json --out r2
+echo '{"domains": [{"name": "x", "files": ["missing*.txt"]}]}' > empty/m2.json
+expect_error "glob matching nothing" "match" "$pm" train data=empty/m2.json --out r3
+expect_error "unknown backend" "unknown backend" "$pm" train --backend nosuch $small --out r4
+expect_error "no such device" "no device" "$pm" train --device 7 $small --out r5
+expect_error "resume without a run" "nothing to resume" "$pm" train --resume --out nowhere
+expect_error "generate without checkpoint" "required" "$pm" generate --prompt hi
+expect_error "generate from missing dir" "no checkpoint" "$pm" generate --checkpoint nowhere --prompt hi
+mkdir -p trunc && head -c 1000 straight/checkpoints/latest/model.safetensors > trunc/model.safetensors
+expect_error "truncated checkpoint" "truncated\|past the end" "$pm" generate --checkpoint trunc --prompt hi
+mkdir -p garbage && head -c 5000 /dev/urandom > garbage/model.safetensors
+expect_error "garbage checkpoint" "safetensors\|JSON\|truncated" "$pm" generate --checkpoint garbage --prompt hi
+mkdir -p short && cp straight/checkpoints/latest/model.safetensors short/ && truncate -s -100 short/model.safetensors
+expect_error "checkpoint missing its tail" "past the end\|truncated" "$pm" eval --checkpoint short
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
