@@ -109,16 +109,16 @@ static void build_layout(pm_model *m) {
     add_tensor(m, "transformer.ln_f.bias", C, 0);
 }
 
-/* GPT-2's init: N(0, std) matrices, residual projections scaled by 1/sqrt(2 n_layer),
- * layernorm weights 1, biases 0, the router 0 (uniform routing at the start). */
+/* GPT-2's init: N(0, std) matrices (the router too: a zero router would tie every token and
+ * send all of them to expert 0, which alone would then learn), residual projections scaled by
+ * 1/sqrt(2 n_layer), layernorm weights 1, biases 0. Upcycling sets the router to zero. */
 static void init_params(pm_model *m, float *h) {
     float std = m->cfg.init_std, proj_std = std / sqrtf(2.0f * m->cfg.n_layer);
     for (int i = 0; i < m->n_tensors; i++) {
         const pm_tensor *t = &m->tensors[i];
         float *p = h + t->offset;
         int is_proj = strstr(t->name, "c_proj.weight") != NULL;
-        if (strstr(t->name, "router")) memset(p, 0, t->size * sizeof *p);
-        else if (t->ndim == 2)
+        if (t->ndim == 2)
             for (size_t j = 0; j < t->size; j++)
                 p[j] = (is_proj ? proj_std : std) * pm_normal(m->cfg.seed, (uint32_t)(t->offset + j));
         else

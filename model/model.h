@@ -35,7 +35,7 @@ typedef struct {
 typedef struct pm_model pm_model;
 
 /* Allocates parameters (initialised as GPT-2: normal(0, init_std), residual projections scaled
- * by 1/sqrt(2 n_layer), layernorm 1/0, biases 0; the router starts at 0) and activations for
+ * by 1/sqrt(2 n_layer), layernorm 1/0, biases 0) and activations for
  * micro-batches of B sequences of length T <= block_size. NULL with err on failure. */
 pm_model *pm_model_create(pm_backend *be, const pm_config *cfg, int B, int T, char *err,
                           size_t errlen);

@@ -62,9 +62,10 @@ static void check_model_gradients(pm_backend *be, int moe, int k) {
      * path's contribution zero, so the rest stays comparable. */
     const pm_tensor *ts;
     int nt = pm_model_tensors(m, &ts);
-    for (int i = 0; i < nt && k > 1; i++)
+    for (int i = 0; i < nt; i++)
         if (strstr(ts[i].name, "router"))
-            for (size_t j = 0; j < ts[i].size; j++) p[ts[i].offset + j] = 0.5f * sinf((float)j);
+            for (size_t j = 0; j < ts[i].size; j++)
+                p[ts[i].offset + j] = k > 1 ? 0.5f * sinf((float)j) : 0.0f;
     pm_model_set_params(m, p);
     int32_t tok[16], tgt[16];
     tokens_for(tok, tgt, B * T, c.vocab_size);

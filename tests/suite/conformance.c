@@ -2,7 +2,7 @@
  * and names its outputs; the driver runs the case on the CPU reference and on the backend
  * under test and compares every output (NMSE for floats, exact for indices). A new backend
  * gets its rows by being in the registry: nothing here names one. */
-#include "suite.h"
+#include "suite_util.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -26,21 +26,15 @@ typedef struct {
 
 typedef struct {
     pm_backend *be;
-    uint64_t rng;
+    check_rng rng;
     pm_buf *bufs[MAX_BUFS];
     int nbufs;
     output out[MAX_OUTS];
     int nout;
 } io_t;
 
-static uint32_t next_u32(io_t *io) {
-    io->rng = io->rng * 6364136223846793005ULL + 1442695040888963407ULL;
-    return (uint32_t)(io->rng >> 33);
-}
-static float uniform(io_t *io, float lo, float hi) {
-    return lo + (hi - lo) * (float)(next_u32(io) & 0xffffff) / 16777216.0f;
-}
-static int rand_int(io_t *io, int lo, int hi) { return lo + (int)(next_u32(io) % (uint32_t)(hi - lo)); }
+static float uniform(io_t *io, float lo, float hi) { return rng_uniform(&io->rng, lo, hi); }
+static int rand_int(io_t *io, int lo, int hi) { return lo + rng_below(&io->rng, hi - lo); }
 
 static pm_buf *new_buf(io_t *io, const void *src, size_t n) {
     pm_buf *b = pm_alloc(io->be, n * 4);
@@ -98,13 +92,7 @@ static int32_t *random_offsets(io_t *io, int groups, int rows) {
 static int32_t *random_slots(io_t *io, int N, int k, int with_drops) {
     int n = N * k;
     int32_t *s = malloc(sizeof *s * (size_t)n);
-    for (int i = 0; i < n; i++) s[i] = i;
-    for (int i = n - 1; i > 0; i--) {
-        int j = rand_int(io, 0, i + 1);
-        int32_t t = s[i];
-        s[i] = s[j];
-        s[j] = t;
-    }
+    random_permutation(&io->rng, s, n);
     for (int i = 0; with_drops && i < n; i++)
         if (rand_int(io, 0, 5) == 0) s[i] = -1;
     return s;
@@ -528,7 +516,7 @@ static int run_case(pm_backend *be, const pm_case *c, const int *shape, unsigned
                     char *err, size_t errlen) {
     memset(io, 0, sizeof *io);
     io->be = be;
-    io->rng = 0x9e3779b97f4a7c15ULL ^ seed;
+    io->rng.state = 0x9e3779b97f4a7c15ULL ^ seed;
     c->run(io, shape);
     pm_sync(be);
     int failed = pm_failed(be);
@@ -672,9 +660,10 @@ static void check_one(const char *name, pm_backend *ref, const char *only_op, FI
         check_backend(be, ref, label, is_cpu || i > 0, only_op, out, tally);
     }
     if (is_cpu) {
+        /* semantics first: the gradient cases build on moe_plan's slots */
         pm_select_gemm(be, "naive");
-        pm_check_gradients(be, only_op, out, tally);
         pm_check_semantics(be, only_op, out, tally);
+        pm_check_gradients(be, only_op, out, tally);
     }
     pm_backend_close(be);
 }
