@@ -8,6 +8,9 @@ int cmd_eval(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_devices(int argc, char **argv);
 int cmd_check(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+int cmd_experiment(int argc, char **argv);
+int cmd_report(int argc, char **argv);
 
 /* 1 when argv holds -h or --help. */
 int wants_help(int argc, char **argv);

@@ -1,0 +1,105 @@
+/* Elementwise ops: encoder, add, fill, GELU, bias add and grad, router noise. */
+#include "vk_internal.h"
+
+/* Work groups for one invocation per element of n. */
+static uint32_t spread(pm_backend *be, vk_kernel kernel, size_t n) {
+    return vk_groups(be, n, vk_wg(be, kernel));
+}
+
+/* The offsets argument of the grouped forms; unused (and maybe NULL) without groups. */
+static vk_arg offsets_arg(pm_backend *be, pm_ref offsets, int groups) {
+    return groups > 0 ? (vk_arg){offsets, (size_t)groups + 1} : vk_status_arg(be);
+}
+
+int vk_encoder_fwd(pm_backend *be, pm_ref out, pm_ref tokens, pm_ref wte, pm_ref wpe, int B, int T,
+                   int C) {
+    struct {
+        uint32_t off[5], n_tok, T, C;
+    } pc = {.n_tok = (uint32_t)(B * T), .T = (uint32_t)T, .C = (uint32_t)C};
+    size_t n = (size_t)B * T * C;
+    return vk_dispatch(be, "encoder_fwd", VK_K_encoder_fwd,
+                       VK_ARGS({out, n}, {tokens, (size_t)B * T}, {wte, 0}, {wpe, (size_t)T * C},
+                               vk_status_arg(be)),
+                       &pc, sizeof pc, spread(be, VK_K_encoder_fwd, n), 1, 1);
+}
+
+int vk_encoder_bwd(pm_backend *be, pm_ref dwte, pm_ref dwpe, pm_ref dout, pm_ref tokens, int B,
+                   int T, int C) {
+    struct {
+        uint32_t off[5], B, T, C;
+    } pc = {.B = (uint32_t)B, .T = (uint32_t)T, .C = (uint32_t)C};
+    return vk_dispatch(be, "encoder_bwd", VK_K_encoder_bwd,
+                       VK_ARGS({dwte, 0}, {dwpe, (size_t)T * C}, {dout, (size_t)B * T * C},
+                               {tokens, (size_t)B * T}, vk_status_arg(be)),
+                       &pc, sizeof pc, B > 0 ? spread(be, VK_K_encoder_bwd, (size_t)T * C) : 0, 1,
+                       1);
+}
+
+int vk_add(pm_backend *be, pm_ref out, pm_ref a, pm_ref b, size_t n) {
+    struct {
+        uint32_t off[3], n;
+    } pc = {.n = (uint32_t)n};
+    return vk_dispatch(be, "add", VK_K_add, VK_ARGS({out, n}, {a, n}, {b, n}), &pc, sizeof pc,
+                       spread(be, VK_K_add, n), 1, 1);
+}
+
+int vk_fill(pm_backend *be, pm_ref x, size_t n, float value) {
+    struct {
+        uint32_t off[1], n;
+        float value;
+    } pc = {.n = (uint32_t)n, .value = value};
+    return vk_dispatch(be, "fill", VK_K_fill, VK_ARGS({x, n}), &pc, sizeof pc,
+                       spread(be, VK_K_fill, n), 1, 1);
+}
+
+int vk_gelu_fwd(pm_backend *be, pm_ref out, pm_ref inp, size_t n) {
+    struct {
+        uint32_t off[2], n;
+    } pc = {.n = (uint32_t)n};
+    return vk_dispatch(be, "gelu_fwd", VK_K_gelu_fwd, VK_ARGS({out, n}, {inp, n}), &pc, sizeof pc,
+                       spread(be, VK_K_gelu_fwd, n), 1, 1);
+}
+
+int vk_gelu_bwd(pm_backend *be, pm_ref dinp, pm_ref inp, pm_ref dout, size_t n) {
+    struct {
+        uint32_t off[3], n;
+    } pc = {.n = (uint32_t)n};
+    return vk_dispatch(be, "gelu_bwd", VK_K_gelu_bwd, VK_ARGS({dinp, n}, {inp, n}, {dout, n}), &pc,
+                       sizeof pc, spread(be, VK_K_gelu_bwd, n), 1, 1);
+}
+
+int vk_bias_add(pm_backend *be, pm_ref out, pm_ref bias, int rows, int cols, int groups,
+                pm_ref offsets) {
+    struct {
+        uint32_t off[3], rows, cols, groups;
+    } pc = {.rows = (uint32_t)rows, .cols = (uint32_t)cols, .groups = (uint32_t)groups};
+    size_t n = (size_t)rows * cols;
+    return vk_dispatch(be, "bias_add", VK_K_bias_add,
+                       VK_ARGS({out, n}, {bias, (size_t)(groups > 0 ? groups : 1) * cols},
+                               offsets_arg(be, offsets, groups)),
+                       &pc, sizeof pc, spread(be, VK_K_bias_add, n), 1, 1);
+}
+
+int vk_bias_grad(pm_backend *be, pm_ref dbias, pm_ref dout, int rows, int cols, int groups,
+                 pm_ref offsets) {
+    struct {
+        uint32_t off[3], rows, cols, groups;
+    } pc = {.rows = (uint32_t)rows, .cols = (uint32_t)cols, .groups = (uint32_t)groups};
+    int nb = groups > 0 ? groups : 1;
+    return vk_dispatch(be, "bias_grad", VK_K_bias_grad,
+                       VK_ARGS({dbias, (size_t)nb * cols}, {dout, (size_t)rows * cols},
+                               offsets_arg(be, offsets, groups)),
+                       &pc, sizeof pc,
+                       cols > 0 ? ((uint32_t)cols + VK_COLUMN_BLOCK - 1) / VK_COLUMN_BLOCK : 0,
+                       (uint32_t)nb, 1);
+}
+
+int vk_add_noise(pm_backend *be, pm_ref x, size_t n, float std, uint32_t seed) {
+    struct {
+        uint32_t off[1], n;
+        float std;
+        uint32_t seed;
+    } pc = {.n = (uint32_t)n, .std = std, .seed = seed};
+    return vk_dispatch(be, "add_noise", VK_K_add_noise, VK_ARGS({x, n}), &pc, sizeof pc,
+                       spread(be, VK_K_add_noise, n), 1, 1);
+}

@@ -1,0 +1,39 @@
+#version 450
+/* dwpe[t] += sum over b of dout[b,t]; dwte[tokens[b,t]] += dout[b,t]. One invocation per
+ * (t, c): the position sum is a plain loop, the token rows (which tokens may share) take
+ * float atomic adds built on atomicCompSwap, which every device has. */
+#include "common.glsl"
+
+layout(binding = 0) buffer Dwte { uint dwte[]; };   /* float bits, for the CAS loop */
+layout(binding = 1) buffer Dwpe { float dwpe[]; };
+layout(binding = 2) readonly buffer Dout { float dout[]; };
+layout(binding = 3) readonly buffer Tokens { int tokens[]; };
+STATUS_BUFFER(4);
+
+layout(push_constant) uniform Push { uint o_dwte, o_dwpe, o_dout, o_tokens, o_status, B, T, C; } p;
+
+void atomic_add_float(uint at, float v) {
+    uint seen = dwte[at];
+    while (true) {
+        uint prev = atomicCompSwap(dwte[at], seen, floatBitsToUint(uintBitsToFloat(seen) + v));
+        if (prev == seen) break;
+        seen = prev;
+    }
+}
+
+void main() {
+    uint wte_rows = (uint(dwte.length()) - p.o_dwte) / p.C;
+    FOR_EACH(i, p.T * p.C) {
+        uint t = i / p.C, c = i % p.C;
+        float acc = 0.0;
+        for (uint b = 0; b < p.B; b++) {
+            uint r = b * p.T + t;
+            float d = dout[p.o_dout + r * p.C + c];
+            acc += d;
+            int id = tokens[p.o_tokens + r];
+            if (id < 0 || uint(id) >= wte_rows) atomicOr(status, ST_TOKEN);
+            else atomic_add_float(p.o_dwte + uint(id) * p.C + c, d);
+        }
+        dwpe[p.o_dwpe + i] += acc;
+    }
+}
