@@ -8,7 +8,6 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <glob.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +16,7 @@
 #include <unistd.h>
 
 #include "train/data.h"
+#include "train/error_text.h"
 #include "train/mathgen.h"
 
 #define PATH_LEN 4096
@@ -36,29 +36,22 @@ typedef struct {
     size_t docs, bytes;
 } jsonl_writer;
 
-static int fail(char *err, size_t errlen, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    if (err && errlen) vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -1;
-}
 
 /* mkdir -p */
 static int make_dirs(const char *dir, char *err, size_t errlen) {
     char p[PATH_LEN];
-    if (snprintf(p, sizeof p, "%s", dir) >= (int)sizeof p) return fail(err, errlen, "corpus: path too long: %s", dir);
+    if (snprintf(p, sizeof p, "%s", dir) >= (int)sizeof p) return pm_errorf(err, errlen, "corpus: path too long: %s", dir);
     for (char *s = p + 1;; s++) {
         char c = *s;
         if (c != '/' && c != '\0') continue;
         *s = '\0';
         if (mkdir(p, 0755) != 0 && errno != EEXIST)
-            return fail(err, errlen, "corpus: cannot create %s: %s", p, strerror(errno));
+            return pm_errorf(err, errlen, "corpus: cannot create %s: %s", p, strerror(errno));
         *s = c;
         if (!c) break;
     }
     struct stat st;
-    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) return fail(err, errlen, "corpus: %s is not a folder", dir);
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) return pm_errorf(err, errlen, "corpus: %s is not a folder", dir);
     return 0;
 }
 
@@ -66,7 +59,7 @@ static int writer_open(jsonl_writer *w, const char *dir, char *err, size_t errle
     snprintf(w->path, sizeof w->path, "%s/%s.jsonl", dir, w->name);
     snprintf(w->tmp, sizeof w->tmp, "%s.tmp", w->path);
     w->f = fopen(w->tmp, "wb");
-    if (!w->f) return fail(err, errlen, "corpus: cannot write %s: %s", w->tmp, strerror(errno));
+    if (!w->f) return pm_errorf(err, errlen, "corpus: cannot write %s: %s", w->tmp, strerror(errno));
     return 0;
 }
 
@@ -77,7 +70,7 @@ static int writer_add(jsonl_writer *w, const char *text, char *err, size_t errle
     int ok = line && fputs(line, w->f) >= 0 && fputc('\n', w->f) != EOF;
     free(line);
     cJSON_Delete(record);
-    if (!ok) return fail(err, errlen, "corpus: cannot write %s", w->tmp);
+    if (!ok) return pm_errorf(err, errlen, "corpus: cannot write %s", w->tmp);
     w->docs++;
     w->bytes += strlen(text);
     return 0;
@@ -90,7 +83,7 @@ static int writer_close(jsonl_writer *w, int keep, char *err, size_t errlen) {
     w->f = NULL;
     if (keep && ok && rename(w->tmp, w->path) == 0) return 0;
     remove(w->tmp);
-    return keep ? fail(err, errlen, "corpus: cannot write %s: %s", w->path, strerror(errno)) : 0;
+    return keep ? pm_errorf(err, errlen, "corpus: cannot write %s: %s", w->path, strerror(errno)) : 0;
 }
 
 /* ---- code: the Python standard library ---- */
@@ -118,7 +111,7 @@ static int fill_code(jsonl_writer *w, char *err, size_t errlen) {
     char pattern[64];
     snprintf(pattern, sizeof pattern, "/usr/lib/python3.%d/*.py", minor);
     if (minor < 0 || glob(pattern, 0, NULL, &g) != 0)
-        return fail(err, errlen, "corpus: no Python standard library sources in /usr/lib/python3.*/ (apt-get "
+        return pm_errorf(err, errlen, "corpus: no Python standard library sources in /usr/lib/python3.*/ (apt-get "
                     "install libpython3-stdlib)");
     size_t total = 0, kept = 0;
     unsigned char *usable = calloc(g.gl_pathc, 1);
@@ -131,7 +124,7 @@ static int fill_code(jsonl_writer *w, char *err, size_t errlen) {
         }
     }
     size_t stride = total > DOMAIN_BYTES ? (total + DOMAIN_BYTES - 1) / DOMAIN_BYTES : 1;
-    int rc = usable ? 0 : fail(err, errlen, "corpus: out of memory");
+    int rc = usable ? 0 : pm_errorf(err, errlen, "corpus: out of memory");
     for (size_t i = 0; rc == 0 && i < g.gl_pathc; i++) {
         if (!usable[i] || kept++ % stride != 0) continue;
         size_t len;
@@ -147,7 +140,7 @@ static int fill_code(jsonl_writer *w, char *err, size_t errlen) {
     free(usable);
     globfree(&g);
     if (rc == 0 && w->docs < 2)
-        return fail(err, errlen, "corpus: too few Python sources in /usr/lib/python3.%d (apt-get install "
+        return pm_errorf(err, errlen, "corpus: too few Python sources in /usr/lib/python3.%d (apt-get install "
                     "libpython3-stdlib)", minor);
     return rc;
 }
@@ -169,7 +162,7 @@ static int fill_math(jsonl_writer *w, char *err, size_t errlen) {
 /* ---- prose: the King James Bible ---- */
 
 static int finish_chapter(FILE *out, char **chapter, jsonl_writer *w, char *err, size_t errlen) {
-    if (fclose(out) != 0 || !*chapter) return fail(err, errlen, "corpus: out of memory");
+    if (fclose(out) != 0 || !*chapter) return pm_errorf(err, errlen, "corpus: out of memory");
     return writer_add(w, *chapter, err, errlen);
 }
 
@@ -189,7 +182,7 @@ static int read_chapters(FILE *in, jsonl_writer *w, char *err, size_t errlen) {
             free(chapter);
             chapter = NULL;
             out = open_memstream(&chapter, &chapter_len);
-            if (!out) rc = fail(err, errlen, "corpus: out of memory");
+            if (!out) rc = pm_errorf(err, errlen, "corpus: out of memory");
             else fprintf(out, "%.*s\n\n", (int)strcspn(line, "\n"), line);
         } else if (out) {
             fputs(line + strspn(line, " "), out);
@@ -205,15 +198,15 @@ static int read_chapters(FILE *in, jsonl_writer *w, char *err, size_t errlen) {
 static int fill_prose(jsonl_writer *w, char *err, size_t errlen) {
     /* -l: lines wide enough never to wrap a verse; -p: only the packaged data file */
     FILE *in = popen(BIBLE_PROGRAM " -l 4000 -p /usr/lib 'Gen1:1-Rev22:21' </dev/null 2>/dev/null", "r");
-    if (!in) return fail(err, errlen, "corpus: cannot run %s: %s", BIBLE_PROGRAM, strerror(errno));
+    if (!in) return pm_errorf(err, errlen, "corpus: cannot run %s: %s", BIBLE_PROGRAM, strerror(errno));
     int rc = read_chapters(in, w, err, errlen), status = pclose(in);
     if (rc) return rc;
     if (status == -1 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
-        return fail(err, errlen, "corpus: %s failed (%s %d); reinstall bible-kjv and bible-kjv-text", BIBLE_PROGRAM,
+        return pm_errorf(err, errlen, "corpus: %s failed (%s %d); reinstall bible-kjv and bible-kjv-text", BIBLE_PROGRAM,
                     status != -1 && WIFSIGNALED(status) ? "signal" : "exit status",
                     status == -1 ? -1 : WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
     if (w->docs != BIBLE_CHAPTERS)
-        return fail(err, errlen, "corpus: %s printed %zu chapters, expected %d", BIBLE_PROGRAM, w->docs,
+        return pm_errorf(err, errlen, "corpus: %s printed %zu chapters, expected %d", BIBLE_PROGRAM, w->docs,
                     BIBLE_CHAPTERS);
     snprintf(w->description, sizeof w->description,
              "King James Bible (public domain), printed by the bible program of the Debian packages bible-kjv "
@@ -246,7 +239,7 @@ static int write_manifest(const char *dir, const jsonl_writer *w, int n, char *e
     free(text);
     if (!ok) {
         remove(tmp);
-        return fail(err, errlen, "corpus: cannot write %s: %s", path, strerror(errno));
+        return pm_errorf(err, errlen, "corpus: cannot write %s: %s", path, strerror(errno));
     }
     return 0;
 }
@@ -254,12 +247,12 @@ static int write_manifest(const char *dir, const jsonl_writer *w, int n, char *e
 /* Every package the corpus needs, checked before anything is written. */
 static int check_packages(char *err, size_t errlen) {
     if (python_minor() < 0)
-        return fail(err, errlen, "corpus: no Python standard library in /usr/lib/python3.N (apt-get install "
+        return pm_errorf(err, errlen, "corpus: no Python standard library in /usr/lib/python3.N (apt-get install "
                     "libpython3-stdlib)");
     if (access(BIBLE_PROGRAM, X_OK) != 0)
-        return fail(err, errlen, "corpus: %s is missing (apt-get install bible-kjv)", BIBLE_PROGRAM);
+        return pm_errorf(err, errlen, "corpus: %s is missing (apt-get install bible-kjv)", BIBLE_PROGRAM);
     if (access(BIBLE_DATA, R_OK) != 0)
-        return fail(err, errlen, "corpus: %s is missing (apt-get install bible-kjv-text)", BIBLE_DATA);
+        return pm_errorf(err, errlen, "corpus: %s is missing (apt-get install bible-kjv-text)", BIBLE_DATA);
     return 0;
 }
 
@@ -267,7 +260,7 @@ int pm_corpus_build(const char *dir, char *err, size_t errlen) {
     static int (*const fill[])(jsonl_writer *, char *, size_t) = {fill_code, fill_math, fill_prose};
     jsonl_writer w[] = {{.name = "code"}, {.name = "math"}, {.name = "prose"}};
     enum { n = sizeof w / sizeof w[0] };
-    if (!dir || strlen(dir) + 32 >= PATH_LEN) return fail(err, errlen, "corpus: no folder, or a path too long");
+    if (!dir || strlen(dir) + 32 >= PATH_LEN) return pm_errorf(err, errlen, "corpus: no folder, or a path too long");
     if (check_packages(err, errlen) || make_dirs(dir, err, errlen)) return -1;
     int rc = 0;
     for (int i = 0; i < n && rc == 0; i++) {

@@ -35,12 +35,12 @@
 #include <errno.h>
 #include <glob.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "backends/pm_rng.h"
+#include "train/error_text.h"
 #include "train/tokenizer.h"
 
 #define MANIFEST_MAX_BYTES ((size_t)1 << 20)
@@ -83,13 +83,6 @@ typedef struct {
     size_t n, ncap;
 } doc_list;
 
-static int fail(char *err, size_t errlen, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    if (err && errlen) vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -1;
-}
 
 /* ---- counter-based randomness: any value recomputes without replaying a generator ---- */
 
@@ -120,21 +113,21 @@ static void permutation(size_t *a, size_t n, uint32_t key) {
 char *pm_read_file(const char *path, size_t cap, size_t *len, char *err, size_t errlen) {
     struct stat st;
     if (stat(path, &st) != 0) {
-        fail(err, errlen, "%s: %s", path, strerror(errno));
+        pm_errorf(err, errlen, "%s: %s", path, strerror(errno));
         return NULL;
     }
     if (!S_ISREG(st.st_mode)) {
-        fail(err, errlen, "%s: not a regular file", path);
+        pm_errorf(err, errlen, "%s: not a regular file", path);
         return NULL;
     }
     if ((uintmax_t)st.st_size > cap) {
-        fail(err, errlen, "%s: %jd bytes, more than the %zu allowed", path, (intmax_t)st.st_size, cap);
+        pm_errorf(err, errlen, "%s: %jd bytes, more than the %zu allowed", path, (intmax_t)st.st_size, cap);
         return NULL;
     }
     size_t size = (size_t)st.st_size;
     FILE *f = fopen(path, "rb");
     if (!f) {
-        fail(err, errlen, "%s: %s", path, strerror(errno));
+        pm_errorf(err, errlen, "%s: %s", path, strerror(errno));
         return NULL;
     }
     char *buf = malloc(size + 1);
@@ -142,7 +135,7 @@ char *pm_read_file(const char *path, size_t cap, size_t *len, char *err, size_t 
     int bad = ferror(f);
     fclose(f);
     if (!buf || bad || got != size) {
-        fail(err, errlen, "%s: %s", path, !buf ? "out of memory" : "read error");
+        pm_errorf(err, errlen, "%s: %s", path, !buf ? "out of memory" : "read error");
         free(buf);
         return NULL;
     }
@@ -186,7 +179,7 @@ static int doc_add(doc_list *l, const char *text, size_t n, char *err, size_t er
     if (t) l->text = t;
     size_t *e = reserve(l->ends, &l->ncap, l->n + 1, sizeof *e);
     if (e) l->ends = e;
-    if (!t || !e) return fail(err, errlen, "out of memory reading documents");
+    if (!t || !e) return pm_errorf(err, errlen, "out of memory reading documents");
     memcpy(l->text + l->len, text, n);
     l->len += n;
     l->ends[l->n++] = l->len;
@@ -206,17 +199,17 @@ static int add_jsonl(doc_list *docs, const char *path, const char *text, size_t 
         start = end + 1;
         if (is_blank(line, n)) continue;
         cJSON *obj = parse_json(line, n, &where);
-        if (!obj) return fail(err, errlen, "%s:%zu: not valid JSON (at column %zu)", path, line_no, where + 1);
+        if (!obj) return pm_errorf(err, errlen, "%s:%zu: not valid JSON (at column %zu)", path, line_no, where + 1);
         const cJSON *v = cJSON_IsObject(obj) ? cJSON_GetObjectItemCaseSensitive(obj, field) : NULL;
         int rc = 0;
-        if (!cJSON_IsObject(obj)) rc = fail(err, errlen, "%s:%zu: not a JSON object", path, line_no);
-        else if (!cJSON_IsString(v)) rc = fail(err, errlen, "%s:%zu: no string field \"%s\"", path, line_no, field);
-        else if (!v->valuestring[0]) rc = fail(err, errlen, "%s:%zu: \"%s\" is empty", path, line_no, field);
+        if (!cJSON_IsObject(obj)) rc = pm_errorf(err, errlen, "%s:%zu: not a JSON object", path, line_no);
+        else if (!cJSON_IsString(v)) rc = pm_errorf(err, errlen, "%s:%zu: no string field \"%s\"", path, line_no, field);
+        else if (!v->valuestring[0]) rc = pm_errorf(err, errlen, "%s:%zu: \"%s\" is empty", path, line_no, field);
         else rc = doc_add(docs, v->valuestring, strlen(v->valuestring), err, errlen);
         cJSON_Delete(obj);
         if (rc) return rc;
     }
-    if (docs->n == before) return fail(err, errlen, "%s: no documents (only blank lines)", path);
+    if (docs->n == before) return pm_errorf(err, errlen, "%s: no documents (only blank lines)", path);
     return 0;
 }
 
@@ -227,14 +220,14 @@ static int add_entry(doc_list *docs, const char *dname, const char *dir, const c
     char pattern[PATH_LEN];
     int n = entry[0] == '/' ? snprintf(pattern, sizeof pattern, "%s", entry)
                             : snprintf(pattern, sizeof pattern, "%s/%s", dir, entry);
-    if (n < 0 || (size_t)n >= sizeof pattern) return fail(err, errlen, "domain '%s': path too long: %s", dname, entry);
+    if (n < 0 || (size_t)n >= sizeof pattern) return pm_errorf(err, errlen, "domain '%s': path too long: %s", dname, entry);
     glob_t g;
     int literal = strpbrk(entry, "*?[\\") == NULL;
     int rc = glob(pattern, literal ? GLOB_NOCHECK : 0, NULL, &g);
-    if (rc == GLOB_NOMATCH) return fail(err, errlen, "domain '%s': '%s' matches no file", dname, pattern);
+    if (rc == GLOB_NOMATCH) return pm_errorf(err, errlen, "domain '%s': '%s' matches no file", dname, pattern);
     if (rc != 0) {
         globfree(&g);
-        return fail(err, errlen, "domain '%s': cannot expand '%s'", dname, pattern);
+        return pm_errorf(err, errlen, "domain '%s': cannot expand '%s'", dname, pattern);
     }
     rc = 0;
     for (size_t i = 0; i < g.gl_pathc && rc == 0; i++) {
@@ -242,7 +235,7 @@ static int add_entry(doc_list *docs, const char *dname, const char *dir, const c
         size_t len;
         char *text = pm_read_file(path, *budget, &len, err, errlen);
         if (!text) rc = -1;
-        else if (len == 0) rc = fail(err, errlen, "%s: empty file", path);
+        else if (len == 0) rc = pm_errorf(err, errlen, "%s: empty file", path);
         else if (field) rc = add_jsonl(docs, path, text, len, field, err, errlen);
         else rc = doc_add(docs, text, len, err, errlen);
         if (text) *budget -= len;
@@ -262,7 +255,7 @@ static int is_string_array(const cJSON *v) {
 /* Checks one manifest domain and reads its documents. */
 static int load_domain(const cJSON *spec, int index, const char *dir, size_t *budget, domain *dom,
                        doc_list *docs, char *err, size_t errlen) {
-    if (!cJSON_IsObject(spec)) return fail(err, errlen, "manifest: domain %d is not an object", index);
+    if (!cJSON_IsObject(spec)) return pm_errorf(err, errlen, "manifest: domain %d is not an object", index);
     static const char *const keys[] = {"name", "files", "jsonl", "text_field", "description"};
     enum { n_keys = sizeof keys / sizeof keys[0] };
     const cJSON *k;
@@ -270,7 +263,7 @@ static int load_domain(const cJSON *spec, int index, const char *dir, size_t *bu
         size_t i = 0;
         while (i < n_keys && strcmp(k->string, keys[i]) != 0) i++;
         if (i == n_keys)
-            return fail(err, errlen, "manifest: domain %d: unknown key \"%s\" (expected name, files, jsonl, "
+            return pm_errorf(err, errlen, "manifest: domain %d: unknown key \"%s\" (expected name, files, jsonl, "
                         "text_field, description)", index, k->string);
     }
     const cJSON *name = cJSON_GetObjectItemCaseSensitive(spec, "name");
@@ -279,14 +272,14 @@ static int load_domain(const cJSON *spec, int index, const char *dir, size_t *bu
     const cJSON *field = cJSON_GetObjectItemCaseSensitive(spec, "text_field");
     const cJSON *desc = cJSON_GetObjectItemCaseSensitive(spec, "description");
     if (!cJSON_IsString(name) || !name->valuestring[0] || strlen(name->valuestring) > NAME_MAX_LEN)
-        return fail(err, errlen, "manifest: domain %d needs a \"name\" string of 1 to %d characters", index,
+        return pm_errorf(err, errlen, "manifest: domain %d needs a \"name\" string of 1 to %d characters", index,
                     NAME_MAX_LEN);
     const char *dname = name->valuestring;
     if ((files && !is_string_array(files)) || (jsonl && !is_string_array(jsonl)))
-        return fail(err, errlen, "manifest: domain '%s': \"files\" and \"jsonl\" must be arrays of strings", dname);
-    if (!files && !jsonl) return fail(err, errlen, "manifest: domain '%s' has neither \"files\" nor \"jsonl\"", dname);
+        return pm_errorf(err, errlen, "manifest: domain '%s': \"files\" and \"jsonl\" must be arrays of strings", dname);
+    if (!files && !jsonl) return pm_errorf(err, errlen, "manifest: domain '%s' has neither \"files\" nor \"jsonl\"", dname);
     if ((field && !cJSON_IsString(field)) || (desc && !cJSON_IsString(desc)))
-        return fail(err, errlen, "manifest: domain '%s': \"text_field\" and \"description\" must be strings", dname);
+        return pm_errorf(err, errlen, "manifest: domain '%s': \"text_field\" and \"description\" must be strings", dname);
     snprintf(dom->name, sizeof dom->name, "%s", dname);
     const cJSON *x;
     const char *text_field = field ? field->valuestring : "text";
@@ -318,7 +311,7 @@ static int split_domain(domain *dom, const doc_list *docs, int d, const pm_data_
                         size_t errlen) {
     size_t n = docs->n;
     if (n < 2)
-        return fail(err, errlen, "domain '%s': %zu document%s; a domain needs at least 2 (one train, one eval)",
+        return pm_errorf(err, errlen, "domain '%s': %zu document%s; a domain needs at least 2 (one train, one eval)",
                     dom->name, n, n == 1 ? "" : "s");
     size_t n_eval = (size_t)llround(opt->eval_fraction * (double)n);
     n_eval = n_eval < 1 ? 1 : n_eval > n - 1 ? n - 1 : n_eval;
@@ -327,7 +320,7 @@ static int split_domain(domain *dom, const doc_list *docs, int d, const pm_data_
     if (!perm || !held_out) {
         free(perm);
         free(held_out);
-        return fail(err, errlen, "out of memory splitting domain '%s'", dom->name);
+        return pm_errorf(err, errlen, "out of memory splitting domain '%s'", dom->name);
     }
     permutation(perm, n, seed_key(opt->seed, KEY_SPLIT, (uint32_t)d, 0));
     for (size_t i = 0; i < n_eval; i++) held_out[perm[i]] = 1;
@@ -341,7 +334,7 @@ static int split_domain(domain *dom, const doc_list *docs, int d, const pm_data_
     for (int p = TRAIN; p <= EVAL && rc == 0; p++) {
         split *s = &dom->part[p];
         s->tokens = malloc(s->n_tokens * sizeof *s->tokens);
-        if (!s->tokens) rc = fail(err, errlen, "out of memory packing domain '%s'", dom->name);
+        if (!s->tokens) rc = pm_errorf(err, errlen, "out of memory packing domain '%s'", dom->name);
         s->n_tokens = 0; /* refilled below */
     }
     for (size_t i = 0; i < n && rc == 0; i++) {
@@ -357,12 +350,12 @@ static int split_domain(domain *dom, const doc_list *docs, int d, const pm_data_
         split *s = &dom->part[p];
         s->n_seqs = s->n_tokens / seq;
         if (s->n_seqs == 0)
-            return fail(err, errlen, "domain '%s': its %s split (%zu documents, %zu tokens) is shorter than one "
+            return pm_errorf(err, errlen, "domain '%s': its %s split (%zu documents, %zu tokens) is shorter than one "
                         "sequence of T+1 = %zu tokens; add text or shorten the sequences", dom->name,
                         p == TRAIN ? "train" : "eval", s->n_docs, s->n_tokens, seq);
     }
     dom->order = malloc(dom->part[TRAIN].n_seqs * sizeof *dom->order);
-    if (!dom->order) return fail(err, errlen, "out of memory for domain '%s'", dom->name);
+    if (!dom->order) return pm_errorf(err, errlen, "out of memory for domain '%s'", dom->name);
     dom->order_epoch = UINT64_MAX;
     dom->unigram = unigram_entropy(dom->part[TRAIN].tokens, dom->part[TRAIN].n_tokens);
     return 0;
@@ -371,11 +364,11 @@ static int split_domain(domain *dom, const doc_list *docs, int d, const pm_data_
 /* ---- opening ---- */
 
 static int check_options(const pm_data_options *opt, char *err, size_t errlen) {
-    if (!opt) return fail(err, errlen, "data: no options");
+    if (!opt) return pm_errorf(err, errlen, "data: no options");
     if (opt->seq_len < 1 || opt->seq_len > (1 << 24))
-        return fail(err, errlen, "data: sequence length %d out of range (1 to %d)", opt->seq_len, 1 << 24);
+        return pm_errorf(err, errlen, "data: sequence length %d out of range (1 to %d)", opt->seq_len, 1 << 24);
     if (!(opt->eval_fraction >= 0.0 && opt->eval_fraction < 1.0))
-        return fail(err, errlen, "data: eval fraction %g out of range [0, 1)", opt->eval_fraction);
+        return pm_errorf(err, errlen, "data: eval fraction %g out of range [0, 1)", opt->eval_fraction);
     return 0;
 }
 
@@ -385,20 +378,20 @@ static cJSON *read_manifest(const char *path, char *err, size_t errlen) {
     size_t len, where;
     char *text = pm_read_file(path, MANIFEST_MAX_BYTES, &len, why, sizeof why);
     if (!text) {
-        fail(err, errlen, "manifest %s", why);
+        pm_errorf(err, errlen, "manifest %s", why);
         return NULL;
     }
     cJSON *root = parse_json(text, len, &where);
     free(text);
     if (!root) {
-        fail(err, errlen, "manifest %s: not valid JSON (at byte %zu)", path, where);
+        pm_errorf(err, errlen, "manifest %s: not valid JSON (at byte %zu)", path, where);
         return NULL;
     }
     const cJSON *domains = cJSON_GetObjectItemCaseSensitive(root, "domains");
     int n = cJSON_GetArraySize(domains);
     if (!cJSON_IsObject(root) || cJSON_GetArraySize(root) != 1 || !cJSON_IsArray(domains) || n < 1 ||
         n > PM_MAX_DOMAINS) {
-        fail(err, errlen, "manifest %s: expected an object {\"domains\": [...]} with 1 to %d domains", path,
+        pm_errorf(err, errlen, "manifest %s: expected an object {\"domains\": [...]} with 1 to %d domains", path,
              PM_MAX_DOMAINS);
         cJSON_Delete(root);
         return NULL;
@@ -415,7 +408,7 @@ static void folder_of(const char *path, char *dir, size_t cap) {
 
 pm_dataset *pm_data_open(const char *manifest_path, const pm_data_options *opt, char *err, size_t errlen) {
     if (!manifest_path || strlen(manifest_path) >= PATH_LEN) {
-        fail(err, errlen, "data: no manifest path, or one too long");
+        pm_errorf(err, errlen, "data: no manifest path, or one too long");
         return NULL;
     }
     if (check_options(opt, err, errlen)) return NULL;
@@ -424,7 +417,7 @@ pm_dataset *pm_data_open(const char *manifest_path, const pm_data_options *opt, 
     pm_dataset *ds = calloc(1, sizeof *ds);
     if (!ds) {
         cJSON_Delete(root);
-        fail(err, errlen, "out of memory");
+        pm_errorf(err, errlen, "out of memory");
         return NULL;
     }
     ds->opt = *opt;
@@ -439,7 +432,7 @@ pm_dataset *pm_data_open(const char *manifest_path, const pm_data_options *opt, 
         rc = load_domain(spec, d, dir, &budget, &ds->dom[d], &docs, err, errlen);
         for (int e = 0; e < d && rc == 0; e++)
             if (strcmp(ds->dom[e].name, ds->dom[d].name) == 0)
-                rc = fail(err, errlen, "manifest: two domains named '%s'", ds->dom[d].name);
+                rc = pm_errorf(err, errlen, "manifest: two domains named '%s'", ds->dom[d].name);
         if (rc == 0) rc = split_domain(&ds->dom[d], &docs, d, opt, err, errlen);
         free(docs.text);
         free(docs.ends);
