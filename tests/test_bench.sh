@@ -3,14 +3,7 @@
 # carries every field, the markdown table is there, the SVG charts are well-formed XML; and bad
 # arguments give a clear message with exit status 2.
 # usage: test_bench.sh PATH/TO/polymoe
-set -u
-pm=$(realpath "$1")
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-cd "$work"
-passed=0 failed=0
-ok() { echo "pass  $1"; passed=$((passed + 1)); }
-bad() { echo "FAIL  $1"; failed=$((failed + 1)); }
+source "$(dirname "$0")/testlib.sh"
 
 start=$(date +%s)
 if "$pm" bench --quick --backend cpu --suite gemm,router,dispatch,moe_layer --out out > bench.log 2>&1; then
@@ -80,5 +73,4 @@ expect_error "unknown suite" "unknown suite 'nope'" --suite gemm,nope
 expect_error "unknown backend" "not compiled in" --backend nope
 expect_error "option without value" "needs a value" --out
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

@@ -2,14 +2,7 @@
 # End-to-end tests of the polymoe command: training, exact resume, generation, and bad input
 # (each must give one clear message and a non-zero exit, never a crash).
 # usage: test_cli.sh PATH/TO/polymoe
-set -u
-pm=$(realpath "$1")
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-cd "$work"
-passed=0 failed=0
-ok() { echo "pass  $1"; passed=$((passed + 1)); }
-bad() { echo "FAIL  $1"; failed=$((failed + 1)); }
+source "$(dirname "$0")/testlib.sh"
 
 # a small corpus: two domains, a few documents each
 mkdir -p corpus/a corpus/b
@@ -85,5 +78,4 @@ expect_error "garbage checkpoint" "safetensors\|JSON\|truncated" "$pm" generate 
 mkdir -p short && cp straight/checkpoints/latest/model.safetensors short/ && truncate -s -100 short/model.safetensors
 expect_error "checkpoint missing its tail" "past the end\|truncated" "$pm" eval --checkpoint short
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish
