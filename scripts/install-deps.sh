@@ -5,7 +5,8 @@ packages=(
   build-essential cmake pkg-config libopenblas-dev libcjson-dev   # core
   ocl-icd-opencl-dev opencl-headers pocl-opencl-icd libclblast-dev # OpenCL (PoCL runs it on the CPU)
   libvulkan-dev glslc mesa-vulkan-drivers vulkan-validationlayers  # Vulkan (lavapipe runs it on the CPU)
-  python3 bible-kjv                                                # default corpus: code and prose
+  python3 libpython3-stdlib bible-kjv                              # default corpus: code and prose
+  chromium                                                         # renders the report in its test
 )
 run() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 export DEBIAN_FRONTEND=noninteractive
