@@ -1,48 +1,19 @@
+/* The benchmark's two charts, drawn with the project's SVG writer (train/report_svg.h). */
 #include "bench/svg.h"
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
+
+#include "train/report_svg.h"
 
 enum { WIDTH = 760, HEIGHT = 440, LEFT = 70, RIGHT = 210, TOP = 40, BOTTOM = 60 };
 enum { PLOT_W = WIDTH - LEFT - RIGHT, PLOT_H = HEIGHT - TOP - BOTTOM };
 
-static const char *const palette[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd",
-                                      "#8c564b", "#e377c2", "#17becf", "#7f7f7f", "#bcbd22"};
-enum { n_colors = sizeof palette / sizeof palette[0] };
-
-/* Text content with the XML special characters escaped. */
-static void put_text(FILE *f, const char *s) {
-    for (; *s; s++) {
-        if (*s == '<') fputs("&lt;", f);
-        else if (*s == '>') fputs("&gt;", f);
-        else if (*s == '&') fputs("&amp;", f);
-        else if (*s == '"') fputs("&quot;", f);
-        else fputc(*s, f);
-    }
-}
-
-static void text(FILE *f, double x, double y, const char *anchor, const char *extra,
-                 const char *s) {
-    fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"%s\" %s>", x, y, anchor, extra);
-    put_text(f, s);
-    fputs("</text>\n", f);
-}
-
-static FILE *begin(const char *path, const char *title) {
-    FILE *f = fopen(path, "w");
-    if (!f) return NULL;
-    fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-               "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
-               "viewBox=\"0 0 %d %d\" font-family=\"sans-serif\" font-size=\"12\">\n"
-               "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n",
-               WIDTH, HEIGHT, WIDTH, HEIGHT);
-    text(f, WIDTH / 2.0, 22, "middle", "font-size=\"15\" font-weight=\"bold\"", title);
-    return f;
-}
-
-static int end(FILE *f) {
-    fputs("</svg>\n", f);
-    return fclose(f) ? -1 : 0;
+static int begin(pm_svg *s, const char *path, const char *title) {
+    if (pm_svg_open(s, path, WIDTH, HEIGHT)) return -1;
+    pm_svg_text(s, WIDTH / 2.0, 22, "middle", 15, 0, "#000000", "%s", title);
+    return 0;
 }
 
 /* A round step (1, 2 or 5 times a power of ten) giving about five ticks up to `top`. */
@@ -52,70 +23,61 @@ static double tick_step(double top) {
 }
 
 /* The y axis from 0 to *top (rounded up to a tick), its grid and label. */
-static void y_axis(FILE *f, double *top, const char *ylabel) {
+static void y_axis(pm_svg *s, double *top, const char *ylabel) {
     if (!(*top > 0)) *top = 1;
     double step = tick_step(*top);
     *top = ceil(*top / step) * step;
     for (double v = 0; v <= *top + step / 2; v += step) {
         double y = TOP + PLOT_H - v / *top * PLOT_H;
-        char label[32];
-        snprintf(label, sizeof label, "%g", v);
-        fprintf(f, "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"#ddd\"/>\n", LEFT,
-                y, LEFT + PLOT_W, y);
-        text(f, LEFT - 6, y + 4, "end", "", label);
+        pm_svg_line(s, LEFT, y, LEFT + PLOT_W, y, "#dddddd", 1, NULL);
+        pm_svg_text(s, LEFT - 6, y + 4, "end", 12, 0, "#000000", "%g", v);
     }
-    fprintf(f, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"black\"/>\n", LEFT, TOP,
-            LEFT, TOP + PLOT_H);
-    fprintf(f, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"black\"/>\n", LEFT,
-            TOP + PLOT_H, LEFT + PLOT_W, TOP + PLOT_H);
-    char rotate[64];
-    snprintf(rotate, sizeof rotate, "transform=\"rotate(-90 16 %d)\"", TOP + PLOT_H / 2);
-    text(f, 16, TOP + PLOT_H / 2.0, "middle", rotate, ylabel);
+    pm_svg_line(s, LEFT, TOP, LEFT, TOP + PLOT_H, "#000000", 1, NULL);
+    pm_svg_line(s, LEFT, TOP + PLOT_H, LEFT + PLOT_W, TOP + PLOT_H, "#000000", 1, NULL);
+    pm_svg_text(s, 16, TOP + PLOT_H / 2.0, "middle", 12, -90, "#000000", "%s", ylabel);
 }
 
-static void legend_entry(FILE *f, int i, const char *label) {
+static void legend_entry(pm_svg *s, int i, const char *label) {
     double y = TOP + 10 + 18.0 * i;
-    fprintf(f, "<rect x=\"%d\" y=\"%.1f\" width=\"12\" height=\"12\" fill=\"%s\"/>\n",
-            LEFT + PLOT_W + 16, y - 10, palette[i % n_colors]);
-    text(f, LEFT + PLOT_W + 34, y, "start", "", label);
+    pm_svg_rect(s, LEFT + PLOT_W + 16, y - 10, 12, 12, pm_colour_category(i), NULL, NULL);
+    pm_svg_text(s, LEFT + PLOT_W + 34, y, "start", 12, 0, "#000000", "%s", label);
 }
 
 int pm_svg_lines(const char *path, const char *title, const char *xlabel, const char *ylabel,
                  const pm_svg_series *series, int n_series) {
     double xmin = INFINITY, xmax = -INFINITY, ymax = 0;
-    for (int s = 0; s < n_series; s++)
-        for (int i = 0; i < series[s].n; i++) {
-            xmin = fmin(xmin, series[s].x[i]);
-            xmax = fmax(xmax, series[s].x[i]);
-            ymax = fmax(ymax, series[s].y[i]);
+    for (int k = 0; k < n_series; k++)
+        for (int i = 0; i < series[k].n; i++) {
+            xmin = fmin(xmin, series[k].x[i]);
+            xmax = fmax(xmax, series[k].x[i]);
+            ymax = fmax(ymax, series[k].y[i]);
         }
     if (!(xmin > 0)) xmin = xmax = 1;
     double lo = log2(xmin), span = fmax(log2(xmax) - lo, 1);
-    FILE *f = begin(path, title);
-    if (!f) return -1;
-    y_axis(f, &ymax, ylabel);
-    for (double e = ceil(lo); e <= lo + span + 1e-9; e += 1) {
-        double x = LEFT + (e - lo) / span * PLOT_W;
-        char label[32];
-        snprintf(label, sizeof label, "%g", exp2(e));
-        text(f, x, TOP + PLOT_H + 18, "middle", "", label);
+    pm_svg s;
+    if (begin(&s, path, title)) return -1;
+    y_axis(&s, &ymax, ylabel);
+    for (double e = ceil(lo); e <= lo + span + 1e-9; e += 1)
+        pm_svg_text(&s, LEFT + (e - lo) / span * PLOT_W, TOP + PLOT_H + 18, "middle", 12, 0,
+                    "#000000", "%g", exp2(e));
+    pm_svg_text(&s, LEFT + PLOT_W / 2.0, HEIGHT - 18, "middle", 12, 0, "#000000", "%s", xlabel);
+    for (int k = 0; k < n_series; k++) {
+        int n = series[k].n;
+        double *px = malloc(sizeof *px * (size_t)(n ? n : 1) * 2), *py = px + n;
+        if (!px) {
+            pm_svg_close(&s);
+            return -1;
+        }
+        for (int i = 0; i < n; i++) {
+            px[i] = LEFT + (log2(series[k].x[i]) - lo) / span * PLOT_W;
+            py[i] = TOP + PLOT_H - series[k].y[i] / ymax * PLOT_H;
+        }
+        pm_svg_polyline(&s, px, py, n, pm_colour_category(k), 2, NULL);
+        for (int i = 0; i < n; i++) pm_svg_circle(&s, px[i], py[i], 3, pm_colour_category(k));
+        free(px);
+        legend_entry(&s, k, series[k].label);
     }
-    text(f, LEFT + PLOT_W / 2.0, HEIGHT - 18, "middle", "", xlabel);
-    for (int s = 0; s < n_series; s++) {
-        const char *color = palette[s % n_colors];
-        fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" points=\"", color);
-        for (int i = 0; i < series[s].n; i++)
-            fprintf(f, "%s%.1f,%.1f", i ? " " : "",
-                    LEFT + (log2(series[s].x[i]) - lo) / span * PLOT_W,
-                    TOP + PLOT_H - series[s].y[i] / ymax * PLOT_H);
-        fputs("\"/>\n", f);
-        for (int i = 0; i < series[s].n; i++)
-            fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"%s\"/>\n",
-                    LEFT + (log2(series[s].x[i]) - lo) / span * PLOT_W,
-                    TOP + PLOT_H - series[s].y[i] / ymax * PLOT_H, color);
-        legend_entry(f, s, series[s].label);
-    }
-    return end(f);
+    return pm_svg_close(&s);
 }
 
 int pm_svg_bars(const char *path, const char *title, const char *ylabel, const pm_svg_bar *bars,
@@ -123,24 +85,21 @@ int pm_svg_bars(const char *path, const char *title, const char *ylabel, const p
     double top = reference > 0 ? reference : 0;
     for (int i = 0; i < n_bars; i++) top = fmax(top, bars[i].value);
     top *= 1.1;
-    FILE *f = begin(path, title);
-    if (!f) return -1;
-    y_axis(f, &top, ylabel);
+    pm_svg s;
+    if (begin(&s, path, title)) return -1;
+    y_axis(&s, &top, ylabel);
     double slot = n_bars ? (double)PLOT_W / n_bars : PLOT_W;
     for (int i = 0; i < n_bars; i++) {
         double h = bars[i].value / top * PLOT_H, x = LEFT + slot * i + slot * 0.15;
-        char value[32];
-        snprintf(value, sizeof value, "%.2f", bars[i].value);
-        fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\"/>\n", x,
-                TOP + PLOT_H - h, slot * 0.7, h, palette[i % n_colors]);
-        text(f, x + slot * 0.35, TOP + PLOT_H - h - 4, "middle", "", value);
-        legend_entry(f, i, bars[i].label);
+        pm_svg_rect(&s, x, TOP + PLOT_H - h, slot * 0.7, h, pm_colour_category(i), NULL, NULL);
+        pm_svg_text(&s, x + slot * 0.35, TOP + PLOT_H - h - 4, "middle", 12, 0, "#000000", "%.2f",
+                    bars[i].value);
+        legend_entry(&s, i, bars[i].label);
     }
     if (reference > 0) {
         double y = TOP + PLOT_H - reference / top * PLOT_H;
-        fprintf(f, "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"black\" "
-                   "stroke-dasharray=\"6 4\"/>\n", LEFT, y, LEFT + PLOT_W, y);
-        text(f, LEFT + PLOT_W + 6, y + 4, "start", "", reference_label);
+        pm_svg_line(&s, LEFT, y, LEFT + PLOT_W, y, "#000000", 1, "6 4");
+        pm_svg_text(&s, LEFT + PLOT_W + 6, y + 4, "start", 12, 0, "#000000", "%s", reference_label);
     }
-    return end(f);
+    return pm_svg_close(&s);
 }
