@@ -1,5 +1,4 @@
-/* Two small self-contained SVG charts (no dependencies): lines over a log2 x axis, and bars
- * with a reference line. */
+/* The benchmark's two SVG charts: lines over a log2 x axis, and bars with a reference line. */
 #ifndef POLYMOE_BENCH_SVG_H
 #define POLYMOE_BENCH_SVG_H
 
