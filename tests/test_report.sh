@@ -5,14 +5,7 @@
 # `chromium`): without it the test fails. With REPORT_PNG=FILE set, the rendered page is kept
 # there to look at.
 # usage: test_report.sh PATH/TO/polymoe
-set -u
-pm=$(realpath "$1")
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-cd "$work"
-passed=0 failed=0
-ok() { echo "pass  $1"; passed=$((passed + 1)); }
-bad() { echo "FAIL  $1"; failed=$((failed + 1)); }
+source "$(dirname "$0")/testlib.sh"
 
 # three domains like the default corpus's: Python code, worked arithmetic, prose
 python3 - <<'PY'
@@ -162,5 +155,4 @@ PY
   [ -n "${REPORT_PNG:-}" ] && cp "$work/page.png" "$REPORT_PNG"
 fi
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish
