@@ -593,14 +593,15 @@ void pm_check_row(FILE *out, pm_tally *tally, const char *status, const char *ba
     else tally->failed++;
 }
 
-static void shape_text(const pm_case *c, const int *s, char *buf, size_t len) {
-    char names[64];
-    snprintf(names, sizeof names, "%s", c->dims);
+void pm_shape_text(const char *dims, const int *s, char *buf, size_t len) {
     size_t used = 0;
-    char *save = NULL;
-    char *name = strtok_r(names, " ", &save);
-    for (int i = 0; name && used < len; i++, name = strtok_r(NULL, " ", &save))
-        used += (size_t)snprintf(buf + used, len - used, "%s%s=%d", i ? " " : "", name, s[i]);
+    buf[0] = 0;
+    for (int i = 0; *dims && used < len; i++) {
+        size_t name = strcspn(dims, " ");
+        used += (size_t)snprintf(buf + used, len - used, "%s%.*s=%d", i ? " " : "", (int)name,
+                                 dims, s[i]);
+        dims += name + (dims[name] == ' ');
+    }
 }
 
 /* Every case of every op against the reference, for the current GEMM implementation of be. */
@@ -613,7 +614,7 @@ static void check_backend(pm_backend *be, pm_backend *ref, const char *label, in
         for (int si = 0; si < 8 && ndims(c->shapes[si]); si++) {
             const int *s = c->shapes[si];
             char shape[96], detail[600], err[512];
-            shape_text(c, s, shape, sizeof shape);
+            pm_shape_text(c->dims, s, shape, sizeof shape);
             io_t want, got;
             unsigned seed = (unsigned)(ci * 131 + si * 7 + 1);
             if (run_case(ref, c, s, seed, &want, err, sizeof err)) {

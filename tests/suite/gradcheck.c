@@ -765,53 +765,49 @@ static void run_case(grad_case *c, const char *op, const char *shape, FILE *out,
 
 typedef struct {
     const char *op;                     /* the backward op under test */
+    const char *forward;                /* the forward op it differentiates (NULL: op itself) */
     grad_case *(*make)(pm_backend *, check_rng *, const int *);
     const char *dims;                   /* names of the dimensions */
     int shapes[MAX_SHAPES][MAX_DIMS];   /* up to a row of zeros */
 } grad_entry;
 
 static const grad_entry entries[] = {
-    {"gemm", make_gemm, "m n k ta tb batch",
+    {"gemm", NULL, make_gemm, "m n k ta tb batch",
      {{1, 1, 1, 0, 0, 1}, {3, 7, 33, 0, 0, 1}, {7, 3, 33, 1, 0, 2}, {33, 7, 3, 0, 1, 1},
       {7, 33, 3, 1, 1, 2}}},
-    {"gemm_grouped", make_grouped_a, "rows n k groups tb tail",
+    {"gemm_grouped", NULL, make_grouped_a, "rows n k groups tb tail",
      {{1, 1, 1, 1, 0, 0}, {7, 3, 5, 3, 0, 0}, {33, 7, 3, 4, 1, 3}}},
-    {"gemm_grouped_wgrad", make_grouped_b, "rows n k groups tb tail",
+    {"gemm_grouped_wgrad", "gemm_grouped", make_grouped_b, "rows n k groups tb tail",
      {{1, 1, 1, 1, 0, 0}, {7, 3, 5, 3, 0, 0}, {33, 7, 3, 4, 1, 3}}},
-    {"encoder_bwd", make_encoder, "B T C V", {{1, 1, 1, 1}, {2, 7, 33, 3}}},
-    {"gelu_bwd", make_gelu, "n", {{1}, {33}}},
-    {"bias_grad", make_bias, "rows cols groups tail", {{1, 1, 0, 0}, {7, 33, 0, 0}, {33, 7, 4, 3}}},
-    {"layernorm_bwd", make_layernorm, "N C", {{1, 1}, {3, 7}, {7, 33}}},
-    {"attention_bwd", make_attention, "B T C NH", {{1, 1, 4, 1}, {2, 7, 16, 2}, {1, 3, 33, 3}}},
-    {"xent_bwd", make_xent, "N V", {{1, 1}, {3, 7}, {7, 33}}},
-    {"router_bwd", make_router, "N E k gates lb% z%",
+    {"encoder_bwd", "encoder_fwd", make_encoder, "B T C V", {{1, 1, 1, 1}, {2, 7, 33, 3}}},
+    {"gelu_bwd", "gelu_fwd", make_gelu, "n", {{1}, {33}}},
+    {"bias_grad", "bias_add", make_bias, "rows cols groups tail", {{1, 1, 0, 0}, {7, 33, 0, 0}, {33, 7, 4, 3}}},
+    {"layernorm_bwd", "layernorm_fwd", make_layernorm, "N C", {{1, 1}, {3, 7}, {7, 33}}},
+    {"attention_bwd", "attention_fwd", make_attention, "B T C NH", {{1, 1, 4, 1}, {2, 7, 16, 2}, {1, 3, 33, 3}}},
+    {"xent_bwd", "xent_fwd", make_xent, "N V", {{1, 1}, {3, 7}, {7, 33}}},
+    {"router_bwd", "router_fwd", make_router, "N E k gates lb% z%",
      {{7, 5, 2, 1, 0, 0}, {7, 5, 2, 0, 200, 0}, {7, 5, 2, 0, 0, 50}, {33, 7, 3, 1, 200, 50},
       {7, 5, 1, 1, 0, 0}, {7, 5, 1, 1, 200, 50}, {1, 1, 1, 1, 200, 50}}},
-    {"moe_permute_bwd", make_permute, "N k C E capacity", {{1, 1, 1, 1, 0}, {7, 2, 3, 4, 0}, {33, 2, 5, 4, 12}}},
-    {"moe_combine_bwd", make_combine, "N k C E capacity", {{1, 1, 1, 1, 0}, {7, 2, 3, 4, 0}, {33, 2, 5, 4, 12}}},
+    {"moe_permute_bwd", "moe_permute", make_permute, "N k C E capacity", {{1, 1, 1, 1, 0}, {7, 2, 3, 4, 0}, {33, 2, 5, 4, 12}}},
+    {"moe_combine_bwd", "moe_combine", make_combine, "N k C E capacity", {{1, 1, 1, 1, 0}, {7, 2, 3, 4, 0}, {33, 2, 5, 4, 12}}},
 };
 enum { n_entries = sizeof entries / sizeof entries[0] };
-
-static void shape_text(const char *dims, const int *s, char *buf, size_t len) {
-    size_t used = 0;
-    for (int i = 0; *dims && used < len; i++) {
-        size_t name = strcspn(dims, " ");
-        used += (size_t)snprintf(buf + used, len - used, "%s%.*s=%d", i ? " " : "", (int)name,
-                                 dims, s[i]);
-        dims += name + (dims[name] == ' ');
-    }
-}
 
 void pm_check_gradients(pm_backend *cpu, const char *only_op, FILE *out, pm_tally *tally) {
     for (int i = 0; i < n_entries; i++) {
         const grad_entry *e = &entries[i];
-        if (!op_selected(only_op, e->op)) continue;
+        if (!op_selected(only_op, e->op) && !(e->forward && op_selected(only_op, e->forward)))
+            continue;
+        /* the row names both ops: the forward's derivative is what the differences measure */
+        char label[48];
+        if (e->forward) snprintf(label, sizeof label, "%s+%s", e->forward, e->op);
+        else snprintf(label, sizeof label, "%s", e->op);
         for (int si = 0; si < MAX_SHAPES && e->shapes[si][0]; si++) {
             char shape[96];
-            shape_text(e->dims, e->shapes[si], shape, sizeof shape);
+            pm_shape_text(e->dims, e->shapes[si], shape, sizeof shape);
             check_rng rng = {0x2545f4914f6cdd1dULL ^ (uint64_t)(i * 64 + si)};
             grad_case *c = e->make(cpu, &rng, e->shapes[si]);
-            run_case(c, e->op, shape, out, tally);
+            run_case(c, label, shape, out, tally);
             free_case(c);
         }
     }

@@ -25,6 +25,9 @@ void pm_check_row(FILE *out, pm_tally *tally, const char *status, const char *ba
 void pm_check_gradients(pm_backend *cpu, const char *only_op, FILE *out, pm_tally *tally);
 void pm_check_semantics(pm_backend *cpu, const char *only_op, FILE *out, pm_tally *tally);
 
+/* "m=3 n=7 ..." from space-separated dimension names and their values. */
+void pm_shape_text(const char *dims, const int *values, char *buf, size_t len);
+
 /* Normalised mean squared error sum((a-b)^2) / sum(b^2) (0 when both are all zero). */
 double pm_nmse(const float *a, const float *b, size_t n);
 
