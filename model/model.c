@@ -1,31 +1,57 @@
 #include "model/model.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "backends/pm_rng.h"
+#include "model/layers.h"
+#include "model/linear.h"
 
-/* Activations of one transformer block for a micro-batch (device buffers). */
+/* Block l's parameters, bound to the parameter buffer (values) or the gradient buffer. */
 typedef struct {
-    pm_buf *ln1, *ln1_mean, *ln1_rstd, *qkv, *att, *atty, *res2, *ln2, *ln2_mean, *ln2_rstd;
-    pm_buf *mlp_out, *res3;
-    /* dense MLP: fch, fch_gelu [N, 4C]; MoE: the same over the permuted rows [N k, 4C] */
-    pm_buf *fch, *fch_gelu;
-    /* MoE only */
-    pm_buf *rlogits, *probs, *lse, *ids, *gates, *offsets, *slots, *xp, *yp, *stats;
+    pm_ref ln1_w, ln1_b, ln2_w, ln2_b;
+    pm_attention_params attn;
+    pm_mlp_params mlp;  /* dense layers */
+    pm_moe_params moe;  /* MoE layers */
+} block_params;
+
+/* Every parameter as a ref; nothing but refs, so that binding can walk it as an array. */
+typedef struct {
+    pm_ref wte, wpe, lnf_w, lnf_b;
+    block_params h[PM_MAX_LAYERS];
+} model_params;
+
+/* Activations of one transformer block for a micro-batch, each its own device buffer (only the
+ * MLP kind the block has is allocated); nothing but refs, so that freeing walks it. */
+typedef struct {
+    pm_ref ln1, ln1_mean, ln1_rstd, res2, ln2, ln2_mean, ln2_rstd, mlp_out, res3;
+    pm_attention_acts attn;
+    pm_mlp_acts mlp;
+    pm_moe_acts moe;
 } block_acts;
+
+/* The optimiser's groups, in buffer order: trainable ones first, so that the trainable
+ * parameters are one range; decayed before not decayed. */
+enum { N_GROUPS = 4 };
+typedef struct {
+    size_t offset, size;
+    int frozen, decay;
+} param_group;
+
+static int group_of(int frozen, int decay) { return 2 * frozen + !decay; }
 
 struct pm_model {
     pm_backend *be;
     pm_config cfg;
+    unsigned frozen_parts;
     int B, T;                      /* largest micro-batch the activations hold */
     pm_tensor tensors[PM_MAX_TENSORS];
-    int n_tensors;
-    size_t n_params, n_matrix;     /* matrices occupy [0, n_matrix) */
-    size_t wte, wpe, lnf_w, lnf_b;
-    pm_layer_params lp[PM_MAX_LAYERS];
+    int n_tensors, placing;        /* placing: the layout's second pass */
+    param_group groups[N_GROUPS];
+    size_t n_params;
+    model_params w, g;             /* the same refs bound to params and to grads */
     pm_buf *params, *grads, *m, *v;
     pm_buf *tokens, *targets, *encoded, *lnf, *lnf_mean, *lnf_rstd, *logits, *losses;
     block_acts acts[PM_MAX_LAYERS];
@@ -39,98 +65,149 @@ struct pm_model {
 
 /* ---- parameter layout ---- */
 
-static void add_tensor(pm_model *m, const char *name, int d0, int d1) {
+/* Declares a tensor with its role and returns its ref (buffer bound later). Matrices are
+ * decayed, vectors not (GPT-2's convention); a frozen part's tensors are frozen. The model is
+ * declared twice: the first pass counts the tensors and sizes the groups, the second places
+ * each tensor at the end of its group so far. */
+static pm_ref add(pm_model *m, const char *name, const char *expert_of, pm_part part,
+                  pm_init init, int d0, int d1) {
+    size_t size = (size_t)d0 * (d1 ? d1 : 1);
+    int frozen = (m->frozen_parts & PM_PART_BIT(part)) != 0, decay = d1 != 0;
+    param_group *g = &m->groups[group_of(frozen, decay)];
+    pm_ref at = pm_at(NULL, g->offset + g->size);
+    g->size += size;
+    if (!m->placing) {
+        m->n_tensors++;
+        return at;
+    }
     pm_tensor *t = &m->tensors[m->n_tensors++];
+    *t = (pm_tensor){.offset = at.off, .size = size, .ndim = d1 ? 2 : 1, .shape = {d0, d1},
+                     .part = part, .init = init, .decay = decay, .frozen = frozen};
     snprintf(t->name, sizeof t->name, "%s", name);
-    t->ndim = d1 ? 2 : 1;
-    t->shape[0] = d0;
-    t->shape[1] = d1;
-    t->offset = m->n_params;
-    t->size = (size_t)d0 * (d1 ? d1 : 1);
-    m->n_params += t->size;
+    snprintf(t->expert_of, sizeof t->expert_of, "%s", expert_of);
+    return at;
 }
 
-/* Adds tensor "transformer.h.<l>.<suffix>" (or expert e's, e >= 0) and returns its offset. */
-static size_t add_layer_tensor(pm_model *m, int l, int e, const char *suffix, int d0, int d1) {
+/* Tensor "transformer.h.<l>.<suffix>". */
+static pm_ref add_block(pm_model *m, int l, const char *suffix, pm_part part, pm_init init,
+                        int d0, int d1) {
     char name[96];
-    if (e < 0) snprintf(name, sizeof name, "transformer.h.%d.%s", l, suffix);
-    else snprintf(name, sizeof name, "transformer.h.%d.mlp.experts.%d.%s", l, e, suffix);
-    size_t off = m->n_params;
-    add_tensor(m, name, d0, d1);
-    return off;
+    snprintf(name, sizeof name, "transformer.h.%d.%s", l, suffix);
+    return add(m, name, "", part, init, d0, d1);
 }
 
-/* Matrices first, then vectors; a layer's experts are adjacent so that the grouped GEMM
- * finds expert e's weights at e * (in * out) from expert 0. */
-static void build_layout(pm_model *m) {
+/* MLP tensor `suffix` of block l, or with experts > 0 one copy per expert, adjacent in their
+ * group so that the grouped GEMM finds expert e's at e times the size from expert 0's (the
+ * returned ref). */
+static pm_ref add_mlp(pm_model *m, int l, int experts, const char *suffix, pm_init init, int d0,
+                      int d1) {
+    char dense[96], name[96];
+    snprintf(dense, sizeof dense, "transformer.h.%d.mlp.%s", l, suffix);
+    if (!experts) return add(m, dense, "", PM_PART_MLP, init, d0, d1);
+    pm_ref first = {0};
+    for (int e = 0; e < experts; e++) {
+        snprintf(name, sizeof name, "transformer.h.%d.mlp.experts.%d.%s", l, e, suffix);
+        pm_ref r = add(m, name, dense, PM_PART_EXPERTS, init, d0, d1);
+        if (e == 0) first = r;
+    }
+    return first;
+}
+
+static pm_mlp_params add_mlps(pm_model *m, int l, int experts) {
+    int C = m->cfg.n_embd;
+    pm_mlp_params p;
+    p.fc_w = add_mlp(m, l, experts, "c_fc.weight", PM_INIT_NORMAL, C, 4 * C);
+    p.fc_b = add_mlp(m, l, experts, "c_fc.bias", PM_INIT_ZEROS, 4 * C, 0);
+    p.proj_w = add_mlp(m, l, experts, "c_proj.weight", PM_INIT_RESIDUAL, 4 * C, C);
+    p.proj_b = add_mlp(m, l, experts, "c_proj.bias", PM_INIT_ZEROS, C, 0);
+    return p;
+}
+
+/* Every tensor of the model, in declaration order, into m->w. The router starts random as the
+ * other matrices: a zero router would tie every token and send all of them to expert 0, which
+ * alone would then learn (upcycling sets it to zero). */
+static void declare(pm_model *m) {
     const pm_config *c = &m->cfg;
     int C = c->n_embd, E = c->n_experts;
-    m->wte = m->n_params;
-    add_tensor(m, "transformer.wte.weight", c->vocab_size, C);
-    m->wpe = m->n_params;
-    add_tensor(m, "transformer.wpe.weight", c->block_size, C);
+    const pm_part ATTN = PM_PART_ATTENTION;
+    model_params *w = &m->w;
+    w->wte = add(m, "transformer.wte.weight", "", PM_PART_EMBEDDING, PM_INIT_NORMAL,
+                 c->vocab_size, C);
+    w->wpe = add(m, "transformer.wpe.weight", "", PM_PART_EMBEDDING, PM_INIT_NORMAL,
+                 c->block_size, C);
     for (int l = 0; l < c->n_layer; l++) {
-        pm_layer_params *p = &m->lp[l];
-        int moe = c->moe_layers[l], ne = moe ? E : 1;
-        p->qkv_w = add_layer_tensor(m, l, -1, "attn.c_attn.weight", C, 3 * C);
-        p->attn_w = add_layer_tensor(m, l, -1, "attn.c_proj.weight", C, C);
-        if (moe) p->router_w = add_layer_tensor(m, l, -1, "mlp.router.weight", E, C);
-        for (int e = 0; e < ne; e++) {
-            size_t off = add_layer_tensor(m, l, moe ? e : -1, moe ? "c_fc.weight" : "mlp.c_fc.weight", C, 4 * C);
-            if (e == 0) p->fc_w = off;
-        }
-        for (int e = 0; e < ne; e++) {
-            size_t off = add_layer_tensor(m, l, moe ? e : -1, moe ? "c_proj.weight" : "mlp.c_proj.weight", 4 * C, C);
-            if (e == 0) p->proj_w = off;
+        block_params *p = &w->h[l];
+        p->ln1_w = add_block(m, l, "ln_1.weight", PM_PART_NORM, PM_INIT_ONES, C, 0);
+        p->ln1_b = add_block(m, l, "ln_1.bias", PM_PART_NORM, PM_INIT_ZEROS, C, 0);
+        p->attn.qkv_w = add_block(m, l, "attn.c_attn.weight", ATTN, PM_INIT_NORMAL, C, 3 * C);
+        p->attn.qkv_b = add_block(m, l, "attn.c_attn.bias", ATTN, PM_INIT_ZEROS, 3 * C, 0);
+        p->attn.proj_w = add_block(m, l, "attn.c_proj.weight", ATTN, PM_INIT_RESIDUAL, C, C);
+        p->attn.proj_b = add_block(m, l, "attn.c_proj.bias", ATTN, PM_INIT_ZEROS, C, 0);
+        p->ln2_w = add_block(m, l, "ln_2.weight", PM_PART_NORM, PM_INIT_ONES, C, 0);
+        p->ln2_b = add_block(m, l, "ln_2.bias", PM_PART_NORM, PM_INIT_ZEROS, C, 0);
+        if (c->moe_layers[l]) {
+            p->moe.router_w =
+                add_block(m, l, "mlp.router.weight", PM_PART_ROUTER, PM_INIT_NORMAL, E, C);
+            p->moe.experts = add_mlps(m, l, E);
+        } else {
+            p->mlp = add_mlps(m, l, 0);
         }
     }
-    m->n_matrix = m->n_params;
-    for (int l = 0; l < c->n_layer; l++) {
-        pm_layer_params *p = &m->lp[l];
-        int moe = c->moe_layers[l], ne = moe ? E : 1;
-        p->ln1_w = add_layer_tensor(m, l, -1, "ln_1.weight", C, 0);
-        p->ln1_b = add_layer_tensor(m, l, -1, "ln_1.bias", C, 0);
-        p->qkv_b = add_layer_tensor(m, l, -1, "attn.c_attn.bias", 3 * C, 0);
-        p->attn_b = add_layer_tensor(m, l, -1, "attn.c_proj.bias", C, 0);
-        p->ln2_w = add_layer_tensor(m, l, -1, "ln_2.weight", C, 0);
-        p->ln2_b = add_layer_tensor(m, l, -1, "ln_2.bias", C, 0);
-        for (int e = 0; e < ne; e++) {
-            size_t off = add_layer_tensor(m, l, moe ? e : -1, moe ? "c_fc.bias" : "mlp.c_fc.bias", 4 * C, 0);
-            if (e == 0) p->fc_b = off;
-        }
-        for (int e = 0; e < ne; e++) {
-            size_t off = add_layer_tensor(m, l, moe ? e : -1, moe ? "c_proj.bias" : "mlp.c_proj.bias", C, 0);
-            if (e == 0) p->proj_b = off;
-        }
-    }
-    m->lnf_w = m->n_params;
-    add_tensor(m, "transformer.ln_f.weight", C, 0);
-    m->lnf_b = m->n_params;
-    add_tensor(m, "transformer.ln_f.bias", C, 0);
+    w->lnf_w = add(m, "transformer.ln_f.weight", "", PM_PART_NORM, PM_INIT_ONES, C, 0);
+    w->lnf_b = add(m, "transformer.ln_f.bias", "", PM_PART_NORM, PM_INIT_ZEROS, C, 0);
 }
 
-/* GPT-2's init: N(0, std) matrices (the router too: a zero router would tie every token and
- * send all of them to expert 0, which alone would then learn), residual projections scaled by
- * 1/sqrt(2 n_layer), layernorm weights 1, biases 0. Upcycling sets the router to zero. */
+static int by_offset(const void *a, const void *b) {
+    size_t x = ((const pm_tensor *)a)->offset, y = ((const pm_tensor *)b)->offset;
+    return (x > y) - (x < y);
+}
+
+/* Sizes the groups, places every tensor, and lists the table in buffer order (the order
+ * checkpoints are written in). Returns -1 when the table would overflow. */
+static int build_layout(pm_model *m) {
+    for (int i = 0; i < N_GROUPS; i++)
+        m->groups[i] = (param_group){.frozen = i >= 2, .decay = i % 2 == 0};
+    declare(m);
+    if (m->n_tensors > PM_MAX_TENSORS) return -1;
+    for (int i = 0; i < N_GROUPS; i++) {
+        m->groups[i].offset = m->n_params;
+        m->n_params += m->groups[i].size;
+        m->groups[i].size = 0;
+    }
+    m->n_tensors = 0;
+    m->placing = 1;
+    declare(m);
+    qsort(m->tensors, (size_t)m->n_tensors, sizeof m->tensors[0], by_offset);
+    return 0;
+}
+
+/* Points every ref of `p` into `buf`. */
+static void bind(model_params *p, pm_buf *buf) {
+    pm_ref *r = (pm_ref *)p;
+    for (size_t i = 0; i < sizeof *p / sizeof *r; i++) r[i].buf = buf;
+}
+
 static void init_params(pm_model *m, float *h) {
     float std = m->cfg.init_std, proj_std = std / sqrtf(2.0f * m->cfg.n_layer);
     for (int i = 0; i < m->n_tensors; i++) {
         const pm_tensor *t = &m->tensors[i];
-        float *p = h + t->offset;
-        int is_proj = strstr(t->name, "c_proj.weight") != NULL;
-        if (t->ndim == 2)
-            for (size_t j = 0; j < t->size; j++)
-                p[j] = (is_proj ? proj_std : std) * pm_normal(m->cfg.seed, (uint32_t)(t->offset + j));
-        else
-            for (size_t j = 0; j < t->size; j++) p[j] = strstr(t->name, "ln_") ? 1.0f : 0.0f;
-        if (t->ndim == 1 && strstr(t->name, "ln_") && strstr(t->name, ".bias"))
-            memset(p, 0, t->size * sizeof *p);
+        float *p = h + t->offset, scale = t->init == PM_INIT_RESIDUAL ? proj_std : std;
+        for (size_t j = 0; j < t->size; j++) {
+            switch (t->init) {
+            case PM_INIT_ONES: p[j] = 1.0f; break;
+            case PM_INIT_ZEROS: p[j] = 0.0f; break;
+            case PM_INIT_NORMAL:
+            case PM_INIT_RESIDUAL: p[j] = scale * pm_normal(m->cfg.seed, (uint32_t)(t->offset + j));
+            }
+        }
     }
 }
 
 /* ---- allocation ---- */
 
 static pm_buf *alloc_f(pm_model *m, size_t n) { return pm_alloc(m->be, n * sizeof(float)); }
+
+static pm_ref alloc_r(pm_model *m, size_t n) { return pm_at(alloc_f(m, n), 0); }
 
 static void alloc_acts(pm_model *m) {
     const pm_config *c = &m->cfg;
@@ -141,32 +218,36 @@ static void alloc_acts(pm_model *m) {
     m->encoded = alloc_f(m, N * C);
     for (int l = 0; l < c->n_layer; l++) {
         block_acts *a = &m->acts[l];
-        size_t rows = c->moe_layers[l] ? N * k : N;
-        a->ln1 = alloc_f(m, N * C);
-        a->ln1_mean = alloc_f(m, N);
-        a->ln1_rstd = alloc_f(m, N);
-        a->qkv = alloc_f(m, N * 3 * C);
-        a->att = alloc_f(m, (size_t)m->B * NH * T * T);
-        a->atty = alloc_f(m, N * C);
-        a->res2 = alloc_f(m, N * C);
-        a->ln2 = alloc_f(m, N * C);
-        a->ln2_mean = alloc_f(m, N);
-        a->ln2_rstd = alloc_f(m, N);
-        a->fch = alloc_f(m, rows * 4 * C);
-        a->fch_gelu = alloc_f(m, rows * 4 * C);
-        a->mlp_out = alloc_f(m, N * C);
-        a->res3 = alloc_f(m, N * C);
-        if (!c->moe_layers[l]) continue;
-        a->rlogits = alloc_f(m, N * E);
-        a->probs = alloc_f(m, N * E);
-        a->lse = alloc_f(m, N);
-        a->ids = alloc_f(m, N * k);
-        a->gates = alloc_f(m, N * k);
-        a->offsets = alloc_f(m, E + 1);
-        a->slots = alloc_f(m, N * k);
-        a->xp = alloc_f(m, N * k * C);
-        a->yp = alloc_f(m, N * k * C);
-        a->stats = alloc_f(m, 2 * E + 2);
+        a->ln1 = alloc_r(m, N * C);
+        a->ln1_mean = alloc_r(m, N);
+        a->ln1_rstd = alloc_r(m, N);
+        a->attn.qkv = alloc_r(m, N * 3 * C);
+        a->attn.att = alloc_r(m, (size_t)m->B * NH * T * T);
+        a->attn.y = alloc_r(m, N * C);
+        a->res2 = alloc_r(m, N * C);
+        a->ln2 = alloc_r(m, N * C);
+        a->ln2_mean = alloc_r(m, N);
+        a->ln2_rstd = alloc_r(m, N);
+        a->mlp_out = alloc_r(m, N * C);
+        a->res3 = alloc_r(m, N * C);
+        if (!c->moe_layers[l]) {
+            a->mlp.fch = alloc_r(m, N * 4 * C);
+            a->mlp.fch_gelu = alloc_r(m, N * 4 * C);
+            continue;
+        }
+        pm_moe_acts *x = &a->moe;
+        x->rlogits = alloc_r(m, N * E);
+        x->probs = alloc_r(m, N * E);
+        x->lse = alloc_r(m, N);
+        x->ids = alloc_r(m, N * k);
+        x->gates = alloc_r(m, N * k);
+        x->stats = alloc_r(m, 2 * E + 2);
+        x->offsets = alloc_r(m, E + 1);
+        x->slots = alloc_r(m, N * k);
+        x->xp = alloc_r(m, N * k * C);
+        x->yp = alloc_r(m, N * k * C);
+        x->experts.fch = alloc_r(m, N * k * 4 * C);
+        x->experts.fch_gelu = alloc_r(m, N * k * 4 * C);
     }
     size_t rows = N * (pm_config_n_moe(c) ? k : 1);
     m->lnf = alloc_f(m, N * C);
@@ -198,13 +279,40 @@ static void free_bufs(pm_model *m) {
         *groups[i] = NULL;
     }
     for (int l = 0; l < m->cfg.n_layer; l++) {
-        pm_buf **b = (pm_buf **)&m->acts[l];
-        for (size_t i = 0; i < sizeof(block_acts) / sizeof(pm_buf *); i++) pm_free(m->be, b[i]);
+        pm_ref *r = (pm_ref *)&m->acts[l];
+        for (size_t i = 0; i < sizeof(block_acts) / sizeof *r; i++) pm_free(m->be, r[i].buf);
     }
 }
 
-pm_model *pm_model_create(pm_backend *be, const pm_config *cfg, int B, int T, char *err,
-                          size_t errlen) {
+int pm_model_check(const pm_config *cfg, char *err, size_t errlen) {
+    if (pm_config_validate(cfg, err, errlen)) return -1;
+    pm_model *m = calloc(1, sizeof *m);
+    if (!m) {
+        snprintf(err, errlen, "out of host memory");
+        return -1;
+    }
+    m->cfg = *cfg;
+    int rc = build_layout(m);
+    size_t n_params = m->n_params;
+    if (rc) snprintf(err, errlen, "the model would have %d tensors, more than the %d it can hold: fewer layers or "
+                                  "experts", m->n_tensors, PM_MAX_TENSORS);
+    free(m);
+    /* the ops take a micro-batch's rows (tokens, times top_k after dispatch) as an int */
+    double rows = (double)cfg->batch_size * cfg->block_size * (pm_config_n_moe(cfg) ? cfg->top_k : 1);
+    if (!rc && rows > INT_MAX) {
+        snprintf(err, errlen, "batch_size x block_size x top_k = %.0f rows per micro-batch; at most %d", rows, INT_MAX);
+        rc = -1;
+    }
+    /* checkpoints store shapes as int, and the optimiser state is one [n_params] tensor */
+    if (!rc && n_params > INT_MAX) {
+        snprintf(err, errlen, "the model would have %zu parameters; checkpoints hold at most %d", n_params, INT_MAX);
+        rc = -1;
+    }
+    return rc;
+}
+
+pm_model *pm_model_create_frozen(pm_backend *be, const pm_config *cfg, unsigned frozen_parts,
+                                 int B, int T, char *err, size_t errlen) {
     if (T > cfg->block_size) {
         snprintf(err, errlen, "sequence length %d exceeds block_size %d", T, cfg->block_size);
         return NULL;
@@ -216,17 +324,16 @@ pm_model *pm_model_create(pm_backend *be, const pm_config *cfg, int B, int T, ch
     }
     m->be = be;
     m->cfg = *cfg;
+    m->frozen_parts = frozen_parts;
     m->B = B;
     m->T = T;
     for (int l = 0; l < cfg->n_layer; l++)
         if (cfg->moe_layers[l]) m->moe_index[m->n_moe++] = l;
-    size_t needed = 3 + (size_t)cfg->n_layer * (12 + 4 * (size_t)cfg->n_experts);
-    if (needed > PM_MAX_TENSORS) {
-        snprintf(err, errlen, "too many tensors (%zu > %d): fewer layers or experts", needed, PM_MAX_TENSORS);
+    if (build_layout(m)) {
+        snprintf(err, errlen, "too many tensors (%d > %d): fewer layers or experts", m->n_tensors, PM_MAX_TENSORS);
         free(m);
         return NULL;
     }
-    build_layout(m);
     float *h = malloc(m->n_params * sizeof *h);
     if (!h) {
         snprintf(err, errlen, "out of host memory for %zu parameters", m->n_params);
@@ -238,6 +345,9 @@ pm_model *pm_model_create(pm_backend *be, const pm_config *cfg, int B, int T, ch
     m->grads = alloc_f(m, m->n_params);
     m->m = alloc_f(m, m->n_params);
     m->v = alloc_f(m, m->n_params);
+    m->g = m->w;
+    bind(&m->w, m->params);
+    bind(&m->g, m->grads);
     alloc_acts(m);
     for (int i = 0; i < m->n_moe; i++) {
         m->reports[i].stats = calloc(2 * (size_t)cfg->n_experts + 2, sizeof(float));
@@ -254,6 +364,11 @@ pm_model *pm_model_create(pm_backend *be, const pm_config *cfg, int B, int T, ch
         return NULL;
     }
     return m;
+}
+
+pm_model *pm_model_create(pm_backend *be, const pm_config *cfg, int B, int T, char *err,
+                          size_t errlen) {
+    return pm_model_create_frozen(be, cfg, 0, B, T, err, errlen);
 }
 
 void pm_model_free(pm_model *m) {
@@ -276,9 +391,14 @@ int pm_model_tensors(const pm_model *m, const pm_tensor **tensors) {
 }
 
 size_t pm_model_active_params(const pm_model *m) {
-    size_t C = (size_t)m->cfg.n_embd, expert = 8 * C * C + 5 * C;
-    size_t inactive = (size_t)m->n_moe * expert * (size_t)(m->cfg.n_experts - m->cfg.top_k);
-    return m->n_params - inactive;
+    size_t shared = 0, experts = 0;
+    for (int i = 0; i < m->n_tensors; i++) {
+        const pm_tensor *t = &m->tensors[i];
+        if (t->part == PM_PART_EXPERTS) experts += t->size;
+        else shared += t->size;
+    }
+    /* every expert is the same size, so top_k of E is exact */
+    return shared + experts * (size_t)m->cfg.top_k / (size_t)m->cfg.n_experts;
 }
 
 int pm_model_get_params(pm_model *m, float *dst) {
@@ -296,34 +416,9 @@ int pm_model_set_moments(pm_model *m, const float *msrc, const float *vsrc) {
     return pm_upload(m->be, m->v, vsrc, 0, m->n_params * sizeof(float));
 }
 
-/* ---- building blocks ---- */
+/* ---- forward ---- */
 
-static pm_ref P(pm_model *m, size_t off) { return pm_at(m->params, off); }
-static pm_ref G(pm_model *m, size_t off) { return pm_at(m->grads, off); }
 static pm_ref R(pm_buf *b) { return pm_at(b, 0); }
-
-/* C[M,N] = op(A) op(B) + beta C with tight row strides. */
-static int mm(pm_model *m, int ta, int tb, int M, int N, int K, pm_ref a, pm_ref b, float beta,
-              pm_ref c) {
-    pm_gemm_desc d = {.trans_a = ta, .trans_b = tb, .m = M, .n = N, .k = K, .alpha = 1.0f,
-                      .beta = beta, .lda = ta ? M : K, .ldb = tb ? K : N, .ldc = N, .batch = 1};
-    return pm_op(m->be, gemm, &d, a, b, c);
-}
-
-/* out[N,oc] = inp[N,ic] W[ic,oc] + b */
-static void linear_fwd(pm_model *m, pm_ref out, pm_ref inp, size_t w, size_t b, int N, int ic,
-                       int oc) {
-    mm(m, 0, 0, N, oc, ic, inp, P(m, w), 0.0f, out);
-    pm_op(m->be, bias_add, out, P(m, b), N, oc, 0, out);
-}
-
-/* dinp = dout W^T (written); dW += inp^T dout; db += column sums of dout. */
-static void linear_bwd(pm_model *m, pm_ref dinp, pm_ref dout, pm_ref inp, size_t w, size_t b,
-                       int N, int ic, int oc) {
-    mm(m, 0, 1, N, ic, oc, dout, P(m, w), 0.0f, dinp);
-    mm(m, 1, 0, ic, oc, N, inp, dout, 1.0f, G(m, w));
-    pm_op(m->be, bias_grad, G(m, b), dout, N, oc, 0, dout);
-}
 
 static float noise_std(const pm_config *c, int step) {
     if (step < 0 || c->router_noise <= 0) return 0.0f;
@@ -331,43 +426,26 @@ static float noise_std(const pm_config *c, int step) {
     return step >= end ? 0.0f : (float)(c->router_noise * (1.0 - step / end));
 }
 
-static int capacity(const pm_config *c, int N) {
-    if (c->capacity_factor <= 0) return 0;
-    return (int)ceil(c->capacity_factor * (double)N * c->top_k / c->n_experts);
+static pm_moe_shape moe_shape(const pm_config *c, int N) {
+    int capacity = c->capacity_factor <= 0
+                       ? 0
+                       : (int)ceil(c->capacity_factor * (double)N * c->top_k / c->n_experts);
+    return (pm_moe_shape){.N = N, .C = c->n_embd, .E = c->n_experts, .k = c->top_k,
+                          .capacity = capacity};
 }
 
-static void dense_mlp_fwd(pm_model *m, int l, int N) {
-    block_acts *a = &m->acts[l];
-    const pm_layer_params *p = &m->lp[l];
-    int C = m->cfg.n_embd;
-    linear_fwd(m, R(a->fch), R(a->ln2), p->fc_w, p->fc_b, N, C, 4 * C);
-    pm_op(m->be, gelu_fwd, R(a->fch_gelu), R(a->fch), (size_t)N * 4 * C);
-    linear_fwd(m, R(a->mlp_out), R(a->fch_gelu), p->proj_w, p->proj_b, N, 4 * C, C);
-}
-
-static void moe_fwd(pm_model *m, int l, int N, int step) {
-    block_acts *a = &m->acts[l];
-    const pm_layer_params *p = &m->lp[l];
+/* The MLP of block l, dense or MoE: ln2 -> mlp_out. */
+static void mlp_fwd(pm_model *m, int l, int N, int step) {
     const pm_config *c = &m->cfg;
-    pm_backend *be = m->be;
-    int C = c->n_embd, E = c->n_experts, k = c->top_k, rows = N * k;
-    mm(m, 0, 1, N, E, C, R(a->ln2), P(m, p->router_w), 0.0f, R(a->rlogits));
-    float std = noise_std(c, step);
-    if (std > 0)
-        pm_op(be, add_noise, R(a->rlogits), (size_t)N * E, std,
-              pm_hash32(c->seed ^ pm_hash32((uint32_t)step * 64u + (uint32_t)l)));
-    pm_op(be, router_fwd, R(a->probs), R(a->lse), R(a->ids), R(a->gates), R(a->rlogits), N, E, k);
-    pm_op(be, router_stats, R(a->stats), R(a->probs), R(a->lse), R(a->ids), N, E, k);
-    pm_op(be, moe_plan, R(a->offsets), R(a->slots), R(a->ids), N, E, k, capacity(c, N));
-    pm_op(be, moe_permute, R(a->xp), R(a->ln2), R(a->slots), N, k, C);
-    pm_op(be, gemm_grouped, 0, rows, 4 * C, C, E, R(a->offsets), R(a->xp), P(m, p->fc_w), 0.0f,
-          R(a->fch));
-    pm_op(be, bias_add, R(a->fch), P(m, p->fc_b), rows, 4 * C, E, R(a->offsets));
-    pm_op(be, gelu_fwd, R(a->fch_gelu), R(a->fch), (size_t)rows * 4 * C);
-    pm_op(be, gemm_grouped, 0, rows, C, 4 * C, E, R(a->offsets), R(a->fch_gelu), P(m, p->proj_w),
-          0.0f, R(a->yp));
-    pm_op(be, bias_add, R(a->yp), P(m, p->proj_b), rows, C, E, R(a->offsets));
-    pm_op(be, moe_combine, R(a->mlp_out), R(a->yp), R(a->slots), R(a->gates), N, k, C);
+    block_acts *a = &m->acts[l];
+    const block_params *w = &m->w.h[l];
+    if (!c->moe_layers[l]) {
+        pm_mlp_fwd(m->be, a->mlp_out, a->ln2, &w->mlp, &a->mlp, N, c->n_embd, 4 * c->n_embd);
+        return;
+    }
+    pm_moe_shape d = moe_shape(c, N);
+    uint32_t seed = pm_hash32(c->seed ^ pm_hash32((uint32_t)step * 64u + (uint32_t)l));
+    pm_moe_fwd(m->be, &d, a->mlp_out, a->ln2, &w->moe, &a->moe, noise_std(c, step), seed);
 }
 
 int pm_model_forward(pm_model *m, const int32_t *tokens, const int32_t *targets, int B, int T,
@@ -387,30 +465,27 @@ int pm_model_forward(pm_model *m, const int32_t *tokens, const int32_t *targets,
     m->last_has_targets = targets != NULL;
     pm_upload(be, m->tokens, tokens, 0, (size_t)N * 4);
     if (targets) pm_upload(be, m->targets, targets, 0, (size_t)N * 4);
-    pm_op(be, encoder_fwd, R(m->encoded), R(m->tokens), P(m, m->wte), P(m, m->wpe), B, T, C);
-    pm_buf *res = m->encoded;
+    const model_params *w = &m->w;
+    pm_op(be, encoder_fwd, R(m->encoded), R(m->tokens), w->wte, w->wpe, B, T, C);
+    pm_ref res = R(m->encoded);
     for (int l = 0; l < c->n_layer; l++) {
         block_acts *a = &m->acts[l];
-        const pm_layer_params *p = &m->lp[l];
-        pm_op(be, layernorm_fwd, R(a->ln1), R(a->ln1_mean), R(a->ln1_rstd), R(res), P(m, p->ln1_w),
-              P(m, p->ln1_b), N, C);
-        linear_fwd(m, R(a->qkv), R(a->ln1), p->qkv_w, p->qkv_b, N, C, 3 * C);
-        pm_op(be, attention_fwd, R(a->atty), R(a->att), R(a->qkv), B, T, C, c->n_head);
-        linear_fwd(m, R(a->res2), R(a->atty), p->attn_w, p->attn_b, N, C, C);
-        pm_op(be, add, R(a->res2), R(a->res2), R(res), (size_t)N * C);
-        pm_op(be, layernorm_fwd, R(a->ln2), R(a->ln2_mean), R(a->ln2_rstd), R(a->res2),
-              P(m, p->ln2_w), P(m, p->ln2_b), N, C);
-        if (c->moe_layers[l]) moe_fwd(m, l, N, train_step);
-        else dense_mlp_fwd(m, l, N);
-        pm_op(be, add, R(a->res3), R(a->res2), R(a->mlp_out), (size_t)N * C);
+        const block_params *p = &w->h[l];
+        pm_op(be, layernorm_fwd, a->ln1, a->ln1_mean, a->ln1_rstd, res, p->ln1_w, p->ln1_b, N, C);
+        pm_attention_fwd(be, a->res2, a->ln1, &p->attn, &a->attn, B, T, C, c->n_head);
+        pm_op(be, add, a->res2, a->res2, res, (size_t)N * C);
+        pm_op(be, layernorm_fwd, a->ln2, a->ln2_mean, a->ln2_rstd, a->res2, p->ln2_w, p->ln2_b,
+              N, C);
+        mlp_fwd(m, l, N, train_step);
+        pm_op(be, add, a->res3, a->res2, a->mlp_out, (size_t)N * C);
         res = a->res3;
     }
-    pm_op(be, layernorm_fwd, R(m->lnf), R(m->lnf_mean), R(m->lnf_rstd), R(res), P(m, m->lnf_w),
-          P(m, m->lnf_b), N, C);
-    mm(m, 0, 1, N, c->vocab_size, C, R(m->lnf), P(m, m->wte), 0.0f, R(m->logits));
+    pm_op(be, layernorm_fwd, R(m->lnf), R(m->lnf_mean), R(m->lnf_rstd), res, w->lnf_w, w->lnf_b,
+          N, C);
+    pm_mm(be, 0, 1, N, c->vocab_size, C, R(m->lnf), w->wte, 0.0f, R(m->logits));
     for (int i = 0; i < m->n_moe; i++) {
         pm_moe_report *r = &m->reports[i];
-        pm_download(be, m->acts[m->moe_index[i]].stats, r->stats, 0,
+        pm_download(be, m->acts[m->moe_index[i]].moe.stats.buf, r->stats, 0,
                     (2 * (size_t)c->n_experts + 2) * sizeof(float));
         pm_router_summarise(r->stats, N, c->n_experts, c->top_k, &r->summary, NULL, NULL);
     }
@@ -443,7 +518,7 @@ int pm_model_logits_at(pm_model *m, int t, int B, int T, float *dst) {
 }
 
 int pm_model_expert_ids(pm_model *m, int i, int32_t *dst, int B, int T) {
-    return pm_download(m->be, m->acts[m->moe_index[i]].ids, dst, 0,
+    return pm_download(m->be, m->acts[m->moe_index[i]].moe.ids.buf, dst, 0,
                        (size_t)B * T * m->cfg.top_k * sizeof(int32_t));
 }
 
@@ -460,39 +535,21 @@ double pm_model_aux_loss(const pm_model *m, double *lb_sum, double *z_sum) {
 
 /* ---- backward ---- */
 
-static void dense_mlp_bwd(pm_model *m, int l, int N) {
-    block_acts *a = &m->acts[l];
-    const pm_layer_params *p = &m->lp[l];
-    int C = m->cfg.n_embd;
-    linear_bwd(m, R(m->dfch), R(m->dres), R(a->fch_gelu), p->proj_w, p->proj_b, N, 4 * C, C);
-    pm_op(m->be, gelu_bwd, R(m->dfch), R(a->fch), R(m->dfch), (size_t)N * 4 * C);
-    linear_bwd(m, R(m->dln), R(m->dfch), R(a->ln2), p->fc_w, p->fc_b, N, C, 4 * C);
-}
-
-static void moe_bwd(pm_model *m, int l, int N, float scale) {
-    block_acts *a = &m->acts[l];
-    const pm_layer_params *p = &m->lp[l];
+/* The MLP of block l, dense or MoE: d(mlp_out) in dres -> d(ln2) written to dln. */
+static void mlp_bwd(pm_model *m, int l, int N, float scale) {
     const pm_config *c = &m->cfg;
-    pm_backend *be = m->be;
-    int C = c->n_embd, E = c->n_experts, k = c->top_k, rows = N * k;
-    pm_op(be, moe_combine_bwd, R(m->dyp), R(m->dgates), R(m->dres), R(a->yp), R(a->slots),
-          R(a->gates), N, k, C);
-    pm_op(be, gemm_grouped_wgrad, rows, 4 * C, C, E, R(a->offsets), R(a->fch_gelu), R(m->dyp),
-          1.0f, G(m, p->proj_w));
-    pm_op(be, bias_grad, G(m, p->proj_b), R(m->dyp), rows, C, E, R(a->offsets));
-    pm_op(be, gemm_grouped, 1, rows, 4 * C, C, E, R(a->offsets), R(m->dyp), P(m, p->proj_w), 0.0f,
-          R(m->dfch));
-    pm_op(be, gelu_bwd, R(m->dfch), R(a->fch), R(m->dfch), (size_t)rows * 4 * C);
-    pm_op(be, gemm_grouped_wgrad, rows, C, 4 * C, E, R(a->offsets), R(a->xp), R(m->dfch), 1.0f,
-          G(m, p->fc_w));
-    pm_op(be, bias_grad, G(m, p->fc_b), R(m->dfch), rows, 4 * C, E, R(a->offsets));
-    pm_op(be, gemm_grouped, 1, rows, C, 4 * C, E, R(a->offsets), R(m->dfch), P(m, p->fc_w), 0.0f,
-          R(m->dxp));
-    pm_op(be, moe_permute_bwd, R(m->dln), R(m->dxp), R(a->slots), N, k, C);
-    pm_op(be, router_bwd, R(m->drlogits), R(a->probs), R(a->lse), R(a->ids), R(m->dgates),
-          R(a->stats), N, E, k, c->lb_coef * scale, c->z_coef * scale);
-    mm(m, 1, 0, E, C, N, R(m->drlogits), R(a->ln2), 1.0f, G(m, p->router_w));
-    mm(m, 0, 0, N, C, E, R(m->drlogits), P(m, p->router_w), 1.0f, R(m->dln));
+    block_acts *a = &m->acts[l];
+    const block_params *w = &m->w.h[l], *g = &m->g.h[l];
+    int C = c->n_embd;
+    if (!c->moe_layers[l]) {
+        pm_mlp_bwd(m->be, R(m->dln), R(m->dres), a->ln2, &w->mlp, &g->mlp, &a->mlp, R(m->dfch), N,
+                   C, 4 * C);
+        return;
+    }
+    pm_moe_shape d = moe_shape(c, N);
+    pm_moe_scratch s = {R(m->dyp), R(m->dgates), R(m->dfch), R(m->dxp), R(m->drlogits)};
+    pm_moe_bwd(m->be, &d, R(m->dln), R(m->dres), a->ln2, &w->moe, &g->moe, &a->moe, &s,
+               c->lb_coef * scale, c->z_coef * scale);
 }
 
 int pm_model_get_grads(pm_model *m, float *dst) {
@@ -511,36 +568,39 @@ int pm_model_backward(pm_model *m, int B, int T, float scale) {
     int N = B * T, C = c->n_embd, V = c->vocab_size;
     /* d(mean loss)/dlogits, written over the logits */
     pm_op(be, xent_bwd, R(m->logits), R(m->logits), R(m->targets), N, V, scale / (float)N);
-    mm(m, 0, 0, N, C, V, R(m->logits), P(m, m->wte), 0.0f, R(m->dln));
-    mm(m, 1, 0, V, C, N, R(m->logits), R(m->lnf), 1.0f, G(m, m->wte));
+    const model_params *w = &m->w, *g = &m->g;
+    pm_mm(be, 0, 0, N, C, V, R(m->logits), w->wte, 0.0f, R(m->dln));
+    pm_mm(be, 1, 0, V, C, N, R(m->logits), R(m->lnf), 1.0f, g->wte);
     pm_op(be, fill, R(m->dres), (size_t)N * C, 0.0f);
-    pm_buf *last = c->n_layer ? m->acts[c->n_layer - 1].res3 : m->encoded;
-    pm_op(be, layernorm_bwd, R(m->dres), G(m, m->lnf_w), G(m, m->lnf_b), R(m->dln), R(last),
-          P(m, m->lnf_w), R(m->lnf_mean), R(m->lnf_rstd), N, C);
+    pm_ref last = c->n_layer ? m->acts[c->n_layer - 1].res3 : R(m->encoded);
+    pm_op(be, layernorm_bwd, R(m->dres), g->lnf_w, g->lnf_b, R(m->dln), last, w->lnf_w,
+          R(m->lnf_mean), R(m->lnf_rstd), N, C);
+    pm_attention_scratch s = {R(m->dqkv), R(m->datt), R(m->datty)};
     for (int l = c->n_layer - 1; l >= 0; l--) {
         block_acts *a = &m->acts[l];
-        const pm_layer_params *p = &m->lp[l];
-        pm_buf *res_in = l ? m->acts[l - 1].res3 : m->encoded;
+        const block_params *p = &w->h[l], *gp = &g->h[l];
+        pm_ref res_in = l ? m->acts[l - 1].res3 : R(m->encoded);
         /* dres holds d(res3): it reaches res2 unchanged and the MLP through mlp_out */
-        if (c->moe_layers[l]) moe_bwd(m, l, N, scale);
-        else dense_mlp_bwd(m, l, N);
-        pm_op(be, layernorm_bwd, R(m->dres), G(m, p->ln2_w), G(m, p->ln2_b), R(m->dln),
-              R(a->res2), P(m, p->ln2_w), R(a->ln2_mean), R(a->ln2_rstd), N, C);
-        linear_bwd(m, R(m->datty), R(m->dres), R(a->atty), p->attn_w, p->attn_b, N, C, C);
-        pm_op(be, attention_bwd, R(m->dqkv), R(m->datt), R(m->datty), R(a->qkv), R(a->att), B, T,
-              C, c->n_head);
-        linear_bwd(m, R(m->dln), R(m->dqkv), R(a->ln1), p->qkv_w, p->qkv_b, N, C, 3 * C);
-        pm_op(be, layernorm_bwd, R(m->dres), G(m, p->ln1_w), G(m, p->ln1_b), R(m->dln), R(res_in),
-              P(m, p->ln1_w), R(a->ln1_mean), R(a->ln1_rstd), N, C);
+        mlp_bwd(m, l, N, scale);
+        pm_op(be, layernorm_bwd, R(m->dres), gp->ln2_w, gp->ln2_b, R(m->dln), a->res2, p->ln2_w,
+              a->ln2_mean, a->ln2_rstd, N, C);
+        pm_attention_bwd(be, R(m->dln), R(m->dres), a->ln1, &p->attn, &gp->attn, &a->attn, &s, B,
+                         T, C, c->n_head);
+        pm_op(be, layernorm_bwd, R(m->dres), gp->ln1_w, gp->ln1_b, R(m->dln), res_in, p->ln1_w,
+              a->ln1_mean, a->ln1_rstd, N, C);
     }
-    pm_op(be, encoder_bwd, G(m, m->wte), G(m, m->wpe), R(m->dres), R(m->tokens), B, T, C);
+    pm_op(be, encoder_bwd, g->wte, g->wpe, R(m->dres), R(m->tokens), B, T, C);
     m->last_has_targets = 0; /* the logits now hold their gradient */
     return pm_failed(be) ? PM_ERR : PM_OK;
 }
 
+/* Over the trainable groups, which lead the buffer. */
 int pm_model_grad_norm(pm_model *m, float *norm) {
+    size_t trainable = 0;
+    for (int i = 0; i < N_GROUPS; i++)
+        if (!m->groups[i].frozen) trainable += m->groups[i].size;
     float sq = 0;
-    pm_op(m->be, sumsq, R(m->norm), R(m->grads), m->n_params);
+    pm_op(m->be, sumsq, R(m->norm), R(m->grads), trainable);
     if (pm_download(m->be, m->norm, &sq, 0, sizeof sq) != PM_OK) return PM_ERR;
     *norm = sqrtf(sq);
     return PM_OK;
@@ -549,10 +609,12 @@ int pm_model_grad_norm(pm_model *m, float *norm) {
 int pm_model_update(pm_model *m, float lr, int step, float grad_scale) {
     const pm_config *c = &m->cfg;
     const float eps = 1e-8f;
-    size_t vec = m->n_params - m->n_matrix;
-    pm_op(m->be, adamw, P(m, 0), G(m, 0), pm_at(m->m, 0), pm_at(m->v, 0), m->n_matrix, lr,
-          c->beta1, c->beta2, eps, c->weight_decay, step, grad_scale);
-    return pm_op(m->be, adamw, P(m, m->n_matrix), G(m, m->n_matrix), pm_at(m->m, m->n_matrix),
-                 pm_at(m->v, m->n_matrix), vec, lr, c->beta1, c->beta2, eps, 0.0f, step,
-                 grad_scale);
+    for (int i = 0; i < N_GROUPS; i++) {
+        const param_group *g = &m->groups[i];
+        if (g->frozen || !g->size) continue;
+        pm_op(m->be, adamw, pm_at(m->params, g->offset), pm_at(m->grads, g->offset),
+              pm_at(m->m, g->offset), pm_at(m->v, g->offset), g->size, lr, c->beta1, c->beta2,
+              eps, g->decay ? c->weight_decay : 0.0f, step, grad_scale);
+    }
+    return pm_failed(m->be) ? PM_ERR : PM_OK;
 }

@@ -1,9 +1,13 @@
-/* GPT-2 with Mixture-of-Experts MLPs, forward and backward written once against backend.h.
+/* GPT-2 with Mixture-of-Experts MLPs, forward and backward written once against backend.h,
+ * composed from the layers of model/layers.h.
  *
- * All parameters live in one device buffer (matrices first, then vectors, so AdamW decays the
- * matrices with one call and skips the vectors with another); gradients and the two AdamW
- * moments mirror it. Tensor names follow Hugging Face's GPT-2; expert tensors are
- * transformer.h.N.mlp.experts.E.*, the router transformer.h.N.mlp.router.weight [E, C]. */
+ * The tensor table lists every parameter tensor with its role: how a fresh model initialises
+ * it, whether AdamW decays it, whether it trains. All parameters live in one device buffer,
+ * grouped by the optimiser's part of the role (trainable with decay, trainable without,
+ * frozen with, frozen without; each group in declaration order), so AdamW is one call per
+ * group and frozen groups get none; gradients and the two AdamW moments mirror the buffer.
+ * Tensor names follow Hugging Face's GPT-2; expert tensors are transformer.h.N.mlp.experts.E.*,
+ * the router transformer.h.N.mlp.router.weight [E, C]. */
 #ifndef POLYMOE_MODEL_H
 #define POLYMOE_MODEL_H
 
@@ -13,18 +17,36 @@
 
 #define PM_MAX_TENSORS 4096
 
+/* How a fresh model initialises a tensor (GPT-2's init). */
+typedef enum {
+    PM_INIT_NORMAL,   /* N(0, init_std) */
+    PM_INIT_RESIDUAL, /* N(0, init_std / sqrt(2 n_layer)): projections into the residual stream */
+    PM_INIT_ONES,
+    PM_INIT_ZEROS,
+} pm_init;
+
+/* The part of the model a tensor belongs to; freezing and upcycling act on parts. */
+typedef enum {
+    PM_PART_EMBEDDING, /* wte, wpe */
+    PM_PART_NORM,      /* every layernorm */
+    PM_PART_ATTENTION,
+    PM_PART_MLP,       /* dense MLPs */
+    PM_PART_ROUTER,
+    PM_PART_EXPERTS,
+} pm_part;
+
+#define PM_PART_BIT(part) (1u << (part))
+
 typedef struct {
     char name[96];
     size_t offset, size;   /* in floats, inside the parameter buffer */
     int ndim, shape[2];
+    pm_part part;
+    pm_init init;
+    int decay;             /* AdamW's weight decay applies (the matrices, as GPT-2 trains) */
+    int frozen;            /* the optimiser leaves it as it is */
+    char expert_of[96];    /* an expert's tensor: the dense MLP tensor it is a copy of, else "" */
 } pm_tensor;
-
-/* Where layer l's parameters are (offsets into the parameter buffer). */
-typedef struct {
-    size_t ln1_w, ln1_b, qkv_w, qkv_b, attn_w, attn_b, ln2_w, ln2_b;
-    size_t fc_w, fc_b, proj_w, proj_b; /* dense MLP, or expert 0 of the stacked experts */
-    size_t router_w;                   /* MoE only */
-} pm_layer_params;
 
 /* Per-MoE-layer results of the last forward pass (host copies). */
 typedef struct {
@@ -34,17 +56,24 @@ typedef struct {
 
 typedef struct pm_model pm_model;
 
-/* Allocates parameters (initialised as GPT-2: normal(0, init_std), residual projections scaled
- * by 1/sqrt(2 n_layer), layernorm 1/0, biases 0) and activations for
- * micro-batches of B sequences of length T <= block_size. NULL with err on failure. */
+/* Allocates parameters (initialised as each tensor's pm_init says, the random ones from the
+ * stream (seed, offset in the parameter buffer)) and activations for micro-batches of B
+ * sequences of length T <= block_size. NULL with err on failure. */
+/* pm_config_validate, and that the model can be built: its tensors fit the table, a
+ * micro-batch's rows fit an int, the parameter count fits a checkpoint (below 2^31). */
+int pm_model_check(const pm_config *cfg, char *err, size_t errlen);
+
 pm_model *pm_model_create(pm_backend *be, const pm_config *cfg, int B, int T, char *err,
                           size_t errlen);
+/* The same with the parts in `frozen_parts` (PM_PART_BIT(...) | ...) frozen. */
+pm_model *pm_model_create_frozen(pm_backend *be, const pm_config *cfg, unsigned frozen_parts,
+                                 int B, int T, char *err, size_t errlen);
 void pm_model_free(pm_model *m);
 
 const pm_config *pm_model_config(const pm_model *m);
 pm_backend *pm_model_backend(const pm_model *m);
 size_t pm_model_num_params(const pm_model *m);
-/* Parameters a token actually uses (one expert's worth, times top_k, per MoE layer). */
+/* Parameters a token actually uses: everything but the experts, and top_k of E experts. */
 size_t pm_model_active_params(const pm_model *m);
 int pm_model_tensors(const pm_model *m, const pm_tensor **tensors);
 
@@ -77,9 +106,10 @@ int pm_model_zero_grad(pm_model *m);
 /* Backward of the last forward (which must have had targets), adding to the gradients with
  * the loss scaled by `scale` (1/grad_accum). */
 int pm_model_backward(pm_model *m, int B, int T, float scale);
-/* Global gradient norm (device reduction, one float read back). */
+/* Global norm of the trainable parameters' gradients (device reduction, one float read back). */
 int pm_model_grad_norm(pm_model *m, float *norm);
-/* One AdamW step (step counts from 1) with the gradient scaled by grad_scale (clipping). */
+/* One AdamW step per trainable group (step counts from 1) with the gradient scaled by
+ * grad_scale (clipping); frozen tensors keep their values. */
 int pm_model_update(pm_model *m, float lr, int step, float grad_scale);
 
 /* The AdamW moments, for checkpoints: host copies of m and v (n_params each). */

@@ -17,17 +17,12 @@ int pm_upcycle(const pm_tensor *dense_t, int n_dense, const float *dense,
     for (int i = 0; i < n_moe; i++) {
         const pm_tensor *t = &moe_t[i];
         float *dst = moe + t->offset;
-        if (strstr(t->name, ".mlp.router.")) {
+        if (t->part == PM_PART_ROUTER) {
             memset(dst, 0, t->size * sizeof *dst);
             continue;
         }
-        char src_name[96];
-        int layer, expert, used = 0;
-        const char *experts = strstr(t->name, ".mlp.experts.");
-        if (experts && sscanf(t->name, "transformer.h.%d.mlp.experts.%d.%n", &layer, &expert, &used) == 2 && used)
-            snprintf(src_name, sizeof src_name, "transformer.h.%d.mlp.%s", layer, t->name + used);
-        else
-            snprintf(src_name, sizeof src_name, "%s", t->name);
+        int expert = t->part == PM_PART_EXPERTS;
+        const char *src_name = expert ? t->expert_of : t->name;
         const pm_tensor *s = find(dense_t, n_dense, src_name);
         if (!s || s->size != t->size) {
             snprintf(err, errlen, "dense model has %s %s for %s", s ? "a differently shaped" : "no",
@@ -35,7 +30,7 @@ int pm_upcycle(const pm_tensor *dense_t, int n_dense, const float *dense,
             return -1;
         }
         for (size_t j = 0; j < t->size; j++) {
-            float noise = experts && noise_std > 0
+            float noise = expert && noise_std > 0
                               ? noise_std * pm_normal(seed, (uint32_t)(t->offset + j))
                               : 0.0f;
             dst[j] = dense[s->offset + j] + noise;

@@ -1,7 +1,7 @@
 /* Upcycling: an MoE model's parameters from a dense model's. Every tensor is copied by name;
- * expert e of layer l (transformer.h.l.mlp.experts.e.X) becomes a copy of the dense
- * transformer.h.l.mlp.X plus N(0, noise_std); the router starts at zero. With noise 0 and
- * top-1 the MoE model computes exactly what the dense one did. */
+ * an expert's tensor (part PM_PART_EXPERTS) becomes a copy of the dense MLP tensor it stands
+ * for (its expert_of) plus N(0, noise_std), drawn from (seed, its offset); the router starts at
+ * zero. With noise 0 and top-1 the MoE model computes exactly what the dense one did. */
 #ifndef POLYMOE_UPCYCLE_H
 #define POLYMOE_UPCYCLE_H
 

@@ -1,5 +1,6 @@
 /* Model tests on the CPU backend: the loss at initialisation, the whole backward against
- * finite differences of the whole forward, and upcycling (dense == MoE at noise 0, top-1). */
+ * finite differences of the whole forward, upcycling (dense == MoE at noise 0, top-1), frozen
+ * parts (untouched by updates) and the parameter counts of the tensor table. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,7 +64,7 @@ static void check_model_gradients(pm_backend *be, int moe, int k) {
     const pm_tensor *ts;
     int nt = pm_model_tensors(m, &ts);
     for (int i = 0; i < nt; i++)
-        if (strstr(ts[i].name, "router"))
+        if (ts[i].part == PM_PART_ROUTER)
             for (size_t j = 0; j < ts[i].size; j++)
                 p[ts[i].offset + j] = k > 1 ? 0.5f * sinf((float)j) : 0.0f;
     pm_model_set_params(m, p);
@@ -79,7 +80,7 @@ static void check_model_gradients(pm_backend *be, int moe, int k) {
     for (int i = 0; i < nt; i++) {
         const pm_tensor *t = &ts[i];
         /* the straight-through router (k = 1) has no finite-difference gradient */
-        if (k == 1 && strstr(t->name, "router")) continue;
+        if (k == 1 && t->part == PM_PART_ROUTER) continue;
         for (size_t j = 0; j < t->size; j += t->size / 3 + 1) {
             size_t at = t->offset + j;
             float keep = p[at], h = 1e-2f;
@@ -166,6 +167,81 @@ static void check_initial_loss(pm_backend *be) {
     pm_model_free(m);
 }
 
+/* Attention and layernorms frozen: three training steps leave them bit-identical and move
+ * everything else; the frozen groups sit after the trainable ones. */
+static void check_frozen(pm_backend *be) {
+    pm_config c;
+    tiny(&c, 1, 1);
+    char err[256], detail[128];
+    int B = 2, T = 8;
+    unsigned frozen = PM_PART_BIT(PM_PART_ATTENTION) | PM_PART_BIT(PM_PART_NORM);
+    pm_model *m = pm_model_create_frozen(be, &c, frozen, B, T, err, sizeof err);
+    if (!m) {
+        report(0, "frozen parts keep their weights", err);
+        return;
+    }
+    size_t n = pm_model_num_params(m);
+    float *before = malloc(n * 4), *after = malloc(n * 4);
+    pm_model_get_params(m, before);
+    int32_t tok[16], tgt[16];
+    tokens_for(tok, tgt, B * T, c.vocab_size);
+    for (int step = 1; step <= 3; step++) {
+        float loss, norm;
+        pm_model_zero_grad(m);
+        pm_model_forward(m, tok, tgt, B, T, step, &loss);
+        pm_model_backward(m, B, T, 1.0f);
+        pm_model_grad_norm(m, &norm);
+        pm_model_update(m, 1e-2f, step, 1.0f);
+    }
+    pm_model_get_params(m, after);
+    const pm_tensor *ts;
+    int nt = pm_model_tensors(m, &ts), kept = 0, moved = 0, wrong = 0;
+    size_t first_frozen = n;
+    for (int i = 0; i < nt; i++) {
+        const pm_tensor *t = &ts[i];
+        int same = memcmp(before + t->offset, after + t->offset, t->size * 4) == 0;
+        int want_frozen = (frozen & PM_PART_BIT(t->part)) != 0;
+        if (t->frozen != want_frozen) wrong++;
+        if (t->frozen) {
+            kept += same;
+            wrong += !same;
+            if (t->offset < first_frozen) first_frozen = t->offset;
+        } else {
+            moved += !same;
+            wrong += same;
+        }
+    }
+    for (int i = 0; i < nt; i++)
+        if (!ts[i].frozen && ts[i].offset > first_frozen) wrong++;
+    snprintf(detail, sizeof detail, "%d frozen tensors kept, %d trainable moved, %d wrong", kept,
+             moved, wrong);
+    report(kept > 0 && moved > 0 && !wrong && !pm_failed(be), "frozen parts keep their weights",
+           detail);
+    free(before), free(after);
+    pm_model_free(m);
+}
+
+/* The table's counts against the closed form: an expert is 8 C^2 + 5 C parameters and a token
+ * uses top_k of the E experts of each MoE layer. */
+static void check_param_counts(pm_backend *be) {
+    pm_config c;
+    tiny(&c, 1, 2);
+    char err[256], detail[128];
+    pm_model *m = pm_model_create(be, &c, 1, 8, err, sizeof err);
+    if (!m) {
+        report(0, "parameter counts", err);
+        return;
+    }
+    size_t C = 16, V = 37, E = 4, k = 2, block = 12 * C * C + 13 * C, mlp = 8 * C * C + 5 * C;
+    size_t total = V * C + 8 * C + 2 * block + 2 * C + E * C + (E - 1) * mlp;
+    size_t active = total - (E - k) * mlp;
+    snprintf(detail, sizeof detail, "%zu total, %zu active (want %zu, %zu)",
+             pm_model_num_params(m), pm_model_active_params(m), total, active);
+    report(pm_model_num_params(m) == total && pm_model_active_params(m) == active,
+           "parameter counts", detail);
+    pm_model_free(m);
+}
+
 int main(void) {
     char err[256];
     pm_backend *be = pm_backend_open("cpu", 0, err, sizeof err);
@@ -179,6 +255,8 @@ int main(void) {
     check_model_gradients(be, 1, 1);
     check_model_gradients(be, 1, 2);
     check_upcycling(be);
+    check_frozen(be);
+    check_param_counts(be);
     if (pm_failed(be)) report(0, "backend errors", pm_error(be));
     pm_backend_close(be);
     printf("%d passed, %d failed\n", passed, failed);

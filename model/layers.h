@@ -1,0 +1,86 @@
+/* The layers of a transformer block as functions over refs: the attention sublayer, the dense
+ * MLP and the MoE MLP, forward and backward. Each issues exactly the ops of its layer, so the
+ * model composes them and the benchmarks time what the model runs. Parameters and their
+ * gradients are the same struct bound to two buffers: a backward reads the values `w` and adds
+ * to the gradients `g`. Forwards write `out`, backwards write `dinp`; `inp` is the layer's
+ * input as the forward saw it. The layernorms and residual adds are the block's (model.c). */
+#ifndef POLYMOE_LAYERS_H
+#define POLYMOE_LAYERS_H
+
+#include <stdint.h>
+
+#include "backends/backend.h"
+
+/* ---- attention: out = proj(causal self-attention(qkv(inp))) ---- */
+
+typedef struct {
+    pm_ref qkv_w, qkv_b;   /* [C, 3C], [3C] */
+    pm_ref proj_w, proj_b; /* [C, C], [C] */
+} pm_attention_params;
+
+typedef struct {
+    pm_ref qkv; /* [N, 3C] */
+    pm_ref att; /* [B, NH, T, T] softmax probabilities */
+    pm_ref y;   /* [N, C] before the projection */
+} pm_attention_acts;
+
+typedef struct {
+    pm_ref dqkv, datt, dy; /* as qkv, att, y */
+} pm_attention_scratch;
+
+int pm_attention_fwd(pm_backend *be, pm_ref out, pm_ref inp, const pm_attention_params *w,
+                     const pm_attention_acts *a, int B, int T, int C, int NH);
+int pm_attention_bwd(pm_backend *be, pm_ref dinp, pm_ref dout, pm_ref inp,
+                     const pm_attention_params *w, const pm_attention_params *g,
+                     const pm_attention_acts *a, const pm_attention_scratch *s, int B, int T,
+                     int C, int NH);
+
+/* ---- dense MLP of hidden width H: out = proj(gelu(fc(inp))) ---- */
+
+typedef struct {
+    pm_ref fc_w, fc_b;     /* [C, H], [H] */
+    pm_ref proj_w, proj_b; /* [H, C], [C] */
+} pm_mlp_params;
+
+typedef struct {
+    pm_ref fch, fch_gelu; /* [rows, H] before and after the GELU */
+} pm_mlp_acts;
+
+int pm_mlp_fwd(pm_backend *be, pm_ref out, pm_ref inp, const pm_mlp_params *w,
+               const pm_mlp_acts *a, int N, int C, int H);
+/* dfch [N, H] is scratch. */
+int pm_mlp_bwd(pm_backend *be, pm_ref dinp, pm_ref dout, pm_ref inp, const pm_mlp_params *w,
+               const pm_mlp_params *g, const pm_mlp_acts *a, pm_ref dfch, int N, int C, int H);
+
+/* ---- MoE MLP: a router picks top_k of E expert MLPs (hidden width 4C) per token ---- */
+
+typedef struct {
+    pm_ref router_w;       /* [E, C] */
+    pm_mlp_params experts; /* E stacked MLPs: expert e's tensors at e times their size */
+} pm_moe_params;
+
+typedef struct {
+    pm_ref rlogits, probs, lse, ids, gates; /* router: [N, E], [N, E], [N], [N, k], [N, k] */
+    pm_ref stats;                           /* [2E + 2], see router_stats */
+    pm_ref offsets, slots, xp, yp;          /* dispatch: [E + 1], [N, k], [N k, C], [N k, C] */
+    pm_mlp_acts experts;                    /* over the permuted rows, [N k, 4C] */
+} pm_moe_acts;
+
+typedef struct {
+    pm_ref dyp, dgates, dfch, dxp, drlogits; /* as yp, gates, experts.fch, xp, rlogits */
+} pm_moe_scratch;
+
+typedef struct {
+    int N, C, E, k;
+    int capacity; /* assignments an expert keeps; 0: dropless */
+} pm_moe_shape;
+
+/* With noise_std > 0 the router logits get noise of that std from stream noise_seed. */
+int pm_moe_fwd(pm_backend *be, const pm_moe_shape *d, pm_ref out, pm_ref inp,
+               const pm_moe_params *w, const pm_moe_acts *a, float noise_std, uint32_t noise_seed);
+/* lb_coef and z_coef weigh the auxiliary losses (already scaled as the LM loss is). */
+int pm_moe_bwd(pm_backend *be, const pm_moe_shape *d, pm_ref dinp, pm_ref dout, pm_ref inp,
+               const pm_moe_params *w, const pm_moe_params *g, const pm_moe_acts *a,
+               const pm_moe_scratch *s, float lb_coef, float z_coef);
+
+#endif
