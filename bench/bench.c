@@ -9,6 +9,7 @@
 
 #include "bench/charts.h"
 #include "bench/suites.h"
+#include "train/files.h"
 
 /* Quick mode: seconds shared equally among the backends that have a device. */
 #define QUICK_SECONDS 90.0
@@ -59,20 +60,6 @@ unsigned pm_bench_parse_suites(const char *list, char *err, size_t errlen) {
         }
         p += len;
         if (!*p) return bits;
-    }
-}
-
-/* mkdir -p */
-static int make_dirs(const char *dir) {
-    char path[1024];
-    snprintf(path, sizeof path, "%s", dir);
-    for (char *p = path + 1;; p++) {
-        if (*p != '/' && *p) continue;
-        char c = *p;
-        *p = 0;
-        if (mkdir(path, 0755) != 0 && errno != EEXIST) return -1;
-        if (!c) return 0;
-        *p = c;
     }
 }
 
@@ -161,7 +148,7 @@ int pm_bench_run(const pm_bench_options *opt) {
         fprintf(stderr, "; or all)\n");
         return 2;
     }
-    if (make_dirs(opt->out_dir)) {
+    if (pm_mkdir_p(opt->out_dir)) {
         fprintf(stderr, "polymoe bench: cannot create %s: %s\n", opt->out_dir, strerror(errno));
         return 1;
     }

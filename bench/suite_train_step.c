@@ -63,7 +63,7 @@ static double estimate_bytes(const pm_config *c, int B, int T) {
 static void run_config(pm_bench_ctx *c, const char *name, int gpu_only) {
     pm_config cfg;
     char err[600];
-    if (load_config(name, &cfg, err, sizeof err) || pm_config_validate(&cfg, err, sizeof err)) {
+    if (load_config(name, &cfg, err, sizeof err) || pm_model_check(&cfg, err, sizeof err)) {
         pm_bench_skip(c, "train_step %s on %s: %s", name, pm_backend_kind(c->be), err);
         return;
     }

@@ -4,6 +4,7 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,7 +27,7 @@ static const field fields[] = {
     FIELD(block_size, F_INT, 1, 65536, "sequence length T"),
     FIELD(vocab_size, F_INT, 2, 1 << 20, "vocabulary (257 for the byte tokenizer)"),
     FIELD(moe_layers, F_LAYERS, 0, 0, "layer indices whose MLP is an MoE layer"),
-    FIELD(n_experts, F_INT, 1, 1024, "experts per MoE layer"),
+    FIELD(n_experts, F_INT, 1, 1024, "experts per MoE layer"), /* trainer.c: 1024-entry per-expert arrays */
     FIELD(top_k, F_INT, 1, 1024, "experts per token (1: straight-through gate, 2+: renormalised)"),
     FIELD(router_noise, F_FLOAT, 0, 100, "std of router logit noise at step 0"),
     FIELD(noise_anneal, F_FLOAT, 0, 1, "fraction of training over which the noise falls to 0"),
@@ -73,32 +74,29 @@ static const field *find(const char *key) {
     return NULL;
 }
 
+/* The range is checked first: converting a double outside int's range (or NaN) to int is
+ * undefined behaviour. NaN fails every comparison, so it fails here too. */
 static int set_number(pm_config *c, const field *f, double v, char *err, size_t errlen) {
     if (!(v >= f->lo && v <= f->hi)) {
-        snprintf(err, errlen, "%s = %g is outside %g..%g (%s)", f->key, v, f->lo, f->hi, f->help);
+        snprintf(err, errlen, "%s = %.15g is outside %.15g..%.15g (%s)", f->key, v, f->lo, f->hi, f->help);
         return -1;
     }
     char *p = (char *)c + f->offset;
-    if (f->type == F_INT) {
-        if (v != (double)(int)v) {
-            snprintf(err, errlen, "%s must be an integer, got %g", f->key, v);
-            return -1;
-        }
-        *(int *)p = (int)v;
-    } else if (f->type == F_U32) {
-        if (v != (double)(uint32_t)v) {
-            snprintf(err, errlen, "%s must be a non-negative integer, got %g", f->key, v);
-            return -1;
-        }
-        *(uint32_t *)p = (uint32_t)v;
-    } else {
+    if (f->type == F_FLOAT) {
         *(float *)p = (float)v;
+        return 0;
     }
+    if (v != floor(v)) {
+        snprintf(err, errlen, "%s must be an integer, got %g", f->key, v);
+        return -1;
+    }
+    if (f->type == F_INT) *(int *)p = (int)v;
+    else *(uint32_t *)p = (uint32_t)v;
     return 0;
 }
 
 static int set_layer(pm_config *c, double v, char *err, size_t errlen) {
-    if (v != (int)v || v < 0 || v >= PM_MAX_LAYERS) {
+    if (!(v >= 0 && v < PM_MAX_LAYERS) || v != floor(v)) {
         snprintf(err, errlen, "moe_layers: %g is not a layer index 0..%d", v, PM_MAX_LAYERS - 1);
         return -1;
     }

@@ -36,7 +36,8 @@ int pm_config_apply_json(pm_config *c, const char *json, char *err, size_t errle
 int pm_config_load_file(pm_config *c, const char *path, char *err, size_t errlen);
 /* Applies "key=value". */
 int pm_config_apply_kv(pm_config *c, const char *kv, char *err, size_t errlen);
-/* Checks ranges and consistency (heads divide width, top_k <= experts, ...). */
+/* Checks ranges and consistency (heads divide width, top_k <= experts, ...); what the model can
+ * build is pm_model_check's (model/model.h). */
 int pm_config_validate(const pm_config *c, char *err, size_t errlen);
 /* The whole config as one JSON object (malloc'd string). */
 char *pm_config_to_json(const pm_config *c);

@@ -1,10 +1,13 @@
 /* safetensors files (the format Hugging Face uses): an 8-byte little-endian header length, a
- * JSON header naming each tensor's dtype, shape and byte range, then the data. float32 only.
+ * JSON header naming each tensor's dtype, shape and byte range, then the data. Tensors are
+ * written and read as float32; a file may hold other dtypes (open accepts them, read refuses).
  * Writing is atomic: a temporary file is written, fsync'd and renamed over the target. */
 #ifndef POLYMOE_SAFETENSORS_H
 #define POLYMOE_SAFETENSORS_H
 
 #include <stddef.h>
+
+#define PM_ST_MAX_DIMS 8 /* the most dimensions a tensor in a file read here may have */
 
 typedef struct {
     const char *name;
@@ -18,14 +21,20 @@ int pm_st_write(const char *path, const pm_st_tensor *t, int n, const char *cons
 
 typedef struct pm_st_file pm_st_file;
 
-/* Reads and validates the header (sizes, offsets inside the file, dtypes). NULL with err on
- * a missing, truncated or malformed file. */
+/* Reads and checks the whole header: every entry an object with a known dtype, a shape of
+ * non-negative integers whose element count fits its byte range, data_offsets exact integers
+ * inside the file, no two tensors sharing a byte or a name, __metadata__ strings only. NULL
+ * with err (naming the file and the tensor) on a missing, truncated or malformed file. */
 pm_st_file *pm_st_open(const char *path, char *err, size_t errlen);
 void pm_st_close(pm_st_file *f);
 /* The metadata value of key, or NULL. */
 const char *pm_st_meta(const pm_st_file *f, const char *key);
-/* Reads tensor `name` of exactly `count` floats into dst. */
-int pm_st_read(pm_st_file *f, const char *name, float *dst, size_t count, char *err,
-               size_t errlen);
+/* The tensors in the file (sorted by name): name, and its shape (valid while f is open). */
+int pm_st_count(const pm_st_file *f);
+const char *pm_st_info(const pm_st_file *f, int i, int *ndim, const size_t **shape);
+/* Reads F32 tensor `name` into dst, which holds the product of `shape` floats; a tensor of
+ * another dtype or shape is an error. */
+int pm_st_read(pm_st_file *f, const char *name, float *dst, int ndim, const size_t *shape,
+               char *err, size_t errlen);
 
 #endif

@@ -4,7 +4,9 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ctype.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +14,7 @@
 #include <unistd.h>
 
 #include "model/safetensors.h"
+#include "train/files.h"
 
 #define KEEP 2
 #define PATH_LEN 4096
@@ -30,18 +33,6 @@ static int fsync_dir(const char *dir) {
     return rc;
 }
 
-static int mkdir_p(const char *dir) {
-    char tmp[PATH_LEN];
-    if (snprintf(tmp, sizeof tmp, "%s", dir) >= PATH_LEN) return -1;
-    for (char *p = tmp + 1; *p; p++)
-        if (*p == '/') {
-            *p = 0;
-            if (mkdir(tmp, 0755) && errno != EEXIST) return -1;
-            *p = '/';
-        }
-    return mkdir(tmp, 0755) && errno != EEXIST ? -1 : 0;
-}
-
 static void remove_tree(const char *dir) {
     DIR *d = opendir(dir);
     struct dirent *e;
@@ -54,8 +45,10 @@ static void remove_tree(const char *dir) {
     rmdir(dir);
 }
 
-/* Deletes step folders older than the KEEP newest, and leftover temporary folders. */
-static void prune(const char *ck) {
+/* Deletes leftover temporary folders, and step folders older than the KEEP newest up to
+ * `current`. Folders past `current` are another timeline's (a resume from an older
+ * checkpoint): they are not counted, so they can never push the new checkpoints out. */
+static void prune(const char *ck, int current) {
     DIR *d = opendir(ck);
     if (!d) return;
     int steps[4096], n = 0;
@@ -67,7 +60,7 @@ static void prune(const char *ck) {
         if (sscanf(e->d_name, "step-%d%7s", &s, tail) < 1) continue;
         if (tail[0]) { /* step-N.tmp from an interrupted save */
             if (path_join(path, ck, e->d_name) == 0) remove_tree(path);
-        } else if (n < 4096) {
+        } else if (n < 4096 && s <= current) {
             steps[n++] = s;
         }
     }
@@ -109,15 +102,21 @@ static int save_optimizer(const char *dir, pm_model *m, const pm_train_state *s,
         snprintf(err, errlen, "reading optimiser state back failed");
         return -1;
     }
-    char step[32], data[PM_DATA_STATE_LEN * 24] = "", path[PATH_LEN];
+    char step[32], data[PM_DATA_STATE_LEN * 24] = "", streak[32], collapsed[32], pending[8],
+        bytes[32], path[PATH_LEN];
     snprintf(step, sizeof step, "%d", s->step);
+    snprintf(streak, sizeof streak, "%d", s->collapse_streak);
+    snprintf(collapsed, sizeof collapsed, "%d", s->collapsed_at);
+    snprintf(pending, sizeof pending, "%d", s->pending_eval);
+    snprintf(bytes, sizeof bytes, "%lld", s->metrics_bytes);
     size_t used = 0;
     for (int i = 0; i < PM_DATA_STATE_LEN; i++)
         used += (size_t)snprintf(data + used, sizeof data - used, "%s%" PRIu64, i ? "," : "", s->data_state[i]);
-    const char *meta[] = {"step", step, "data_state", data};
+    const char *meta[] = {"step", step, "data_state", data, "collapse_streak", streak,
+                          "collapsed_at", collapsed, "pending_eval", pending, "metrics_bytes", bytes};
     pm_st_tensor t[2] = {{"adamw.m", mv, 1, {(int)n, 0}}, {"adamw.v", mv + n, 1, {(int)n, 0}}};
     if (path_join(path, dir, "optimizer.safetensors")) return -1;
-    return pm_st_write(path, t, 2, meta, 2, err, errlen);
+    return pm_st_write(path, t, 2, meta, 6, err, errlen);
 }
 
 int pm_checkpoint_save(const char *run_dir, pm_model *m, const pm_train_state *st, char *err,
@@ -133,7 +132,7 @@ int pm_checkpoint_save(const char *run_dir, pm_model *m, const pm_train_state *s
         return -1;
     }
     remove_tree(tmp);
-    if (mkdir_p(tmp)) {
+    if (pm_mkdir_p(tmp)) {
         snprintf(err, errlen, "cannot create %s: %s", tmp, strerror(errno));
         return -1;
     }
@@ -156,7 +155,7 @@ int pm_checkpoint_save(const char *run_dir, pm_model *m, const pm_train_state *s
         snprintf(err, errlen, "cannot point %s at %s: %s", link, target, strerror(errno));
         return -1;
     }
-    prune(ck);
+    prune(ck, st->step);
     return 0;
 }
 
@@ -165,20 +164,71 @@ static int is_file(const char *path) {
     return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
+static int is_dir(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* Both files of a step folder are there and their headers read. */
+static int is_complete(const char *step_dir) {
+    const char *files[] = {"model.safetensors", "optimizer.safetensors"};
+    char path[PATH_LEN], err[300];
+    for (int i = 0; i < 2; i++) {
+        pm_st_file *f = path_join(path, step_dir, files[i]) ? NULL : pm_st_open(path, err, sizeof err);
+        if (!f) return 0;
+        pm_st_close(f);
+    }
+    return 1;
+}
+
+/* The newest complete step folder of the checkpoints folder ck; -1 when there is none. */
+static int newest_complete(const char *ck, char *step_dir, size_t len) {
+    DIR *d = opendir(ck);
+    if (!d) return -1;
+    int best = -1;
+    for (;;) {
+        int newest = -1, s;
+        char tail[8];
+        struct dirent *e;
+        rewinddir(d);
+        while ((e = readdir(d)))
+            if (sscanf(e->d_name, "step-%d%7s", &s, tail) == 1 && s > newest && (best < 0 || s < best)) newest = s;
+        if (newest < 0) break;
+        best = newest;
+        int n = snprintf(step_dir, len, "%s/step-%07d", ck, newest);
+        if (n > 0 && (size_t)n < len && is_complete(step_dir)) {
+            closedir(d);
+            return 0;
+        }
+    }
+    closedir(d);
+    return -1;
+}
+
 int pm_checkpoint_find(const char *dir, char *step_dir, size_t len, pm_config *cfg, char *err,
                        size_t errlen) {
-    const char *tries[] = {"", "latest", "checkpoints/latest"};
-    char probe[PATH_LEN];
-    step_dir[0] = 0;
-    for (int i = 0; i < 3 && !step_dir[0]; i++) {
-        int n = snprintf(step_dir, len, "%s%s%s", dir, i ? "/" : "", tries[i]);
-        if (n < 0 || (size_t)n >= len || path_join(probe, step_dir, "model.safetensors") ||
-            !is_file(probe))
-            step_dir[0] = 0;
-    }
-    if (!step_dir[0]) {
-        snprintf(err, errlen, "no checkpoint in %s (looked for model.safetensors in it, in latest/ and in checkpoints/latest/)", dir);
+    char probe[PATH_LEN], ck[PATH_LEN], latest[PATH_LEN];
+    int n = snprintf(step_dir, len, "%s", dir);
+    if (n < 0 || (size_t)n >= len || path_join(probe, dir, "model.safetensors") ||
+        path_join(ck, dir, "checkpoints")) {
+        snprintf(err, errlen, "checkpoint path too long: %s", dir);
         return -1;
+    }
+    if (!is_file(probe)) { /* a run folder or its checkpoints folder */
+        if (!is_dir(ck)) snprintf(ck, sizeof ck, "%s", dir);
+        int found = !path_join(latest, ck, "latest") && is_complete(latest);
+        if (found) snprintf(step_dir, len, "%s", latest);
+        else if (!newest_complete(ck, step_dir, len)) {
+            found = 1;
+            struct stat st;
+            fprintf(stderr, "note: %s is %s; using %s, the newest complete checkpoint\n", latest,
+                    lstat(latest, &st) ? "missing" : stat(latest, &st) ? "dangling" : "incomplete", step_dir);
+        }
+        if (!found || path_join(probe, step_dir, "model.safetensors")) {
+            snprintf(err, errlen, "no checkpoint in %s (looked for model.safetensors in it, and for a complete "
+                                  "checkpoint in its latest/, checkpoints/latest/ and step folders)", dir);
+            return -1;
+        }
     }
     pm_st_file *f = pm_st_open(probe, err, errlen);
     if (!f) return -1;
@@ -187,12 +237,67 @@ int pm_checkpoint_find(const char *dir, char *step_dir, size_t len, pm_config *c
     pm_config_defaults(cfg);
     int rc = !json ? -1 : pm_config_apply_json(cfg, json, inner, sizeof inner);
     if (rc) snprintf(err, errlen, "%s: %s", probe, json ? inner : "no polymoe_config in its metadata");
-    else if (pm_config_validate(cfg, inner, sizeof inner)) {
+    else if (pm_model_check(cfg, inner, sizeof inner)) {
         snprintf(err, errlen, "%s: %s", probe, inner);
         rc = -1;
     }
     pm_st_close(f);
     return rc;
+}
+
+/* Metadata integer `key` in lo..hi: strictly decimal digits, nothing else. A missing key gives
+ * `missing`, or an error when `missing` is below lo. */
+static int meta_int(const pm_st_file *f, const char *path, const char *key, long long lo, long long hi,
+                    long long missing, long long *out, char *err, size_t errlen) {
+    const char *v = pm_st_meta(f, key);
+    if (!v) {
+        *out = missing;
+        if (missing >= lo) return 0;
+        snprintf(err, errlen, "%s: no %s in its metadata", path, key);
+        return -1;
+    }
+    char *end = NULL;
+    errno = 0;
+    long long x = isdigit((unsigned char)v[v[0] == '-']) ? strtoll(v, &end, 10) : 0;
+    if (!end || *end || errno || x < lo || x > hi) {
+        snprintf(err, errlen, "%s: metadata %s is '%.40s', not an integer in %lld..%lld", path, key, v, lo, hi);
+        return -1;
+    }
+    *out = x;
+    return 0;
+}
+
+/* The data stream position: PM_DATA_STATE_LEN unsigned decimals separated by commas. */
+static int meta_data_state(const pm_st_file *f, const char *path, uint64_t *state, char *err, size_t errlen) {
+    const char *p = pm_st_meta(f, "data_state");
+    for (int i = 0; p && i < PM_DATA_STATE_LEN; i++) {
+        char *end;
+        errno = 0;
+        state[i] = isdigit((unsigned char)*p) ? strtoull(p, &end, 10) : 0;
+        if (!isdigit((unsigned char)*p) || errno || *end != (i + 1 < PM_DATA_STATE_LEN ? ',' : '\0')) p = NULL;
+        else p = end + (*end == ',');
+    }
+    if (p) return 0;
+    snprintf(err, errlen, "%s: metadata data_state is missing or not %d comma-separated unsigned integers", path,
+             PM_DATA_STATE_LEN);
+    return -1;
+}
+
+static int parse_state(const pm_st_file *f, const char *path, pm_train_state *st, char *err, size_t errlen) {
+    long long step, streak, collapsed, pending, bytes;
+    if (meta_int(f, path, "step", 0, 1000000000, -1, &step, err, errlen) ||
+        meta_data_state(f, path, st->data_state, err, errlen) ||
+        meta_int(f, path, "collapse_streak", 0, step, 0, &streak, err, errlen) ||
+        meta_int(f, path, "collapsed_at", 0, step, 0, &collapsed, err, errlen) ||
+        meta_int(f, path, "pending_eval", 0, 1, 0, &pending, err, errlen) ||
+        meta_int(f, path, "metrics_bytes", -1, LLONG_MAX, -1, &bytes, err, errlen))
+        return -1;
+    st->step = (int)step;
+    st->collapse_streak = (int)streak;
+    st->collapsed_at = (int)collapsed;
+    st->pending_eval = (int)pending;
+    st->metrics_bytes = bytes;
+    return 0;
 }
 
 static int load_optimizer(const char *path, pm_model *m, pm_train_state *st, char *err,
@@ -201,19 +306,11 @@ static int load_optimizer(const char *path, pm_model *m, pm_train_state *st, cha
     if (!f) return -1;
     size_t n = pm_model_num_params(m);
     float *mv = malloc(n * 2 * sizeof *mv);
-    const char *step = pm_st_meta(f, "step"), *data = pm_st_meta(f, "data_state");
     int rc = -1;
     if (!mv) snprintf(err, errlen, "out of host memory");
-    else if (!step || !data) snprintf(err, errlen, "%s: no step or data_state in its metadata", path);
-    else if (!pm_st_read(f, "adamw.m", mv, n, err, errlen) &&
-             !pm_st_read(f, "adamw.v", mv + n, n, err, errlen)) {
-        st->step = atoi(step);
-        const char *p = data;
-        for (int i = 0; i < PM_DATA_STATE_LEN; i++) {
-            char *end;
-            st->data_state[i] = strtoull(p, &end, 10);
-            p = *end == ',' ? end + 1 : end;
-        }
+    else if (parse_state(f, path, st, err, errlen)) {
+    } else if (!pm_st_read(f, "adamw.m", mv, 1, &n, err, errlen) &&
+             !pm_st_read(f, "adamw.v", mv + n, 1, &n, err, errlen)) {
         rc = pm_model_set_moments(m, mv, mv + n) == PM_OK ? 0 : -1;
         if (rc) snprintf(err, errlen, "uploading the optimiser state failed");
     }
@@ -238,8 +335,9 @@ int pm_checkpoint_load(const char *step_dir, pm_model *m, pm_train_state *st, ch
     if (!host) snprintf(err, errlen, "out of host memory");
     for (int i = 0; i < n && !rc; i++) {
         char inner[300];
-        rc = pm_st_read(f, ts[i].name, host + ts[i].offset, ts[i].size, inner, sizeof inner);
-        if (rc) snprintf(err, errlen, "%s: %s", path, inner);
+        size_t shape[2] = {(size_t)ts[i].shape[0], (size_t)ts[i].shape[1]};
+        rc = pm_st_read(f, ts[i].name, host + ts[i].offset, ts[i].ndim, shape, inner, sizeof inner);
+        if (rc) snprintf(err, errlen, "%s", inner); /* it names the file */
     }
     pm_st_close(f);
     if (!rc && pm_model_set_params(m, host) != PM_OK) {
@@ -252,4 +350,33 @@ int pm_checkpoint_load(const char *step_dir, pm_model *m, pm_train_state *st, ch
         if (!rc) rc = load_optimizer(path, m, st, err, errlen);
     }
     return rc;
+}
+
+int pm_checkpoint_remove_all(const char *run_dir, char *err, size_t errlen) {
+    char ck[PATH_LEN], path[PATH_LEN];
+    if (path_join(ck, run_dir, "checkpoints")) {
+        snprintf(err, errlen, "run folder path too long");
+        return -1;
+    }
+    DIR *d = opendir(ck);
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0 || path_join(path, ck, e->d_name)) continue;
+        if (unlink(path)) remove_tree(path);
+    }
+    if (d) closedir(d);
+    if (rmdir(ck) && errno != ENOENT) {
+        snprintf(err, errlen, "cannot remove %s: %s", ck, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+int pm_checkpoint_step(const char *step_dir) {
+    char path[PATH_LEN], err[300];
+    long long step = -1;
+    pm_st_file *f = path_join(path, step_dir, "optimizer.safetensors") ? NULL : pm_st_open(path, err, sizeof err);
+    if (f && meta_int(f, path, "step", 0, 1000000000, -1, &step, err, sizeof err)) step = -1;
+    pm_st_close(f);
+    return (int)step;
 }

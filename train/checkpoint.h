@@ -3,7 +3,8 @@
  * moments, the step and the data stream position); RUN/checkpoints/latest points at the
  * newest. A checkpoint is written into a temporary folder, fsync'd, renamed into place, and
  * only then does `latest` move (an atomic rename of a symlink): a crash at any moment leaves
- * the previous checkpoint intact. The two newest checkpoints are kept. */
+ * the previous checkpoint intact. The two newest checkpoints up to the one just written are
+ * kept. */
 #ifndef POLYMOE_CHECKPOINT_H
 #define POLYMOE_CHECKPOINT_H
 
@@ -13,21 +14,33 @@
 #include "model/model.h"
 #include "train/data.h"
 
+/* Everything besides the parameters and moments that a resumed run needs to continue exactly
+ * as if never stopped. */
 typedef struct {
     int step;
     uint64_t data_state[PM_DATA_STATE_LEN];
+    int collapse_streak, collapsed_at; /* the collapse detector */
+    int pending_eval;                  /* the evaluation of `step` was interrupted: redo it */
+    long long metrics_bytes;           /* metrics.jsonl's length when the checkpoint was taken */
 } pm_train_state;
 
 int pm_checkpoint_save(const char *run_dir, pm_model *m, const pm_train_state *st, char *err,
                        size_t errlen);
 
 /* Resolves `dir` (a run folder, its checkpoints folder or one step folder) to a step folder
- * and reads the model config stored in it. */
+ * and reads the model config stored in it. When `latest` is missing, dangling or incomplete,
+ * the newest complete step folder is used (and a note says so on stderr). */
 int pm_checkpoint_find(const char *dir, char *step_dir, size_t len, pm_config *cfg, char *err,
                        size_t errlen);
 
 /* Loads parameters, and with st also the optimiser moments and trainer state. */
 int pm_checkpoint_load(const char *step_dir, pm_model *m, pm_train_state *st, char *err,
                        size_t errlen);
+
+/* The training step a step folder was saved at (its optimizer metadata), -1 when unknown. */
+int pm_checkpoint_step(const char *step_dir);
+
+/* Deletes RUN/checkpoints and everything in it (train --overwrite). */
+int pm_checkpoint_remove_all(const char *run_dir, char *err, size_t errlen);
 
 #endif

@@ -28,7 +28,7 @@ static void usage(void) {
            "more); --quick is the one for CPUs.\n\n"
            "  --backend NAME  a backend name or all (default all)\n"
            "  --suite LIST    e.g. gemm,router (default all: %s)\n"
-           "  --out DIR       output directory, created if needed (default bench-results):\n"
+           "  --out DIR       output directory, created if needed (default runs/bench):\n"
            "                  bench.jsonl, bench.md, gemm.svg, moe_vs_dense.svg\n"
            "  --json FILE     the JSON Lines file instead of DIR/bench.jsonl (one object per\n"
            "                  measurement: suite, op, case, backend, implementation, device, shape,\n"
@@ -50,7 +50,7 @@ int cmd_bench(int argc, char **argv) {
         usage();
         return 0;
     }
-    pm_bench_options opt = {.backend = "all", .suites = PM_BENCH_ALL, .out_dir = "bench-results"};
+    pm_bench_options opt = {.backend = "all", .suites = PM_BENCH_ALL, .out_dir = "runs/bench"};
     for (int i = 0; i < argc; i++) {
         const char *arg = argv[i];
         int takes_value = strcmp(arg, "--backend") == 0 || strcmp(arg, "--suite") == 0 ||

@@ -1,6 +1,7 @@
 /* polymoe eval: per-domain held-out loss of a checkpoint. */
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "model/model.h"
 #include "train/checkpoint.h"
@@ -50,10 +51,11 @@ int cmd_eval(int argc, char **argv) {
                             .max_eval_seqs = (size_t)cfg.eval_seqs};
     pm_dataset *data = pm_data_open(cfg.data, &dopt, err, sizeof err);
     pm_model *m = data ? pm_model_create(be, &cfg, cfg.batch_size, cfg.block_size, err, sizeof err) : NULL;
+    pm_eval_output out = {STDOUT_FILENO, "standard output", NULL};
     int rc = 1;
     if (!data || !m) fprintf(stderr, "polymoe eval: %s\n", err);
     else if (pm_checkpoint_load(step_dir, m, NULL, err, sizeof err) ||
-             pm_evaluate(m, data, 0, stdout, err, sizeof err))
+             pm_evaluate(m, data, pm_checkpoint_step(step_dir), &out, err, sizeof err))
         fprintf(stderr, "polymoe eval: %s\n", err);
     else rc = 0;
     pm_model_free(m);

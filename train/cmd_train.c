@@ -13,7 +13,7 @@
 
 static void help(void) {
     printf("usage: polymoe train [--config FILE] [--backend NAME|auto] [--device N] [--out DIR]\n"
-           "                     [--steps N] [--resume] [--stop-on-collapse]\n"
+           "                     [--steps N] [--resume | --overwrite] [--stop-on-collapse]\n"
            "                     [--init-from CHECKPOINT [--upcycle-noise STD]] [key=value ...]\n\n"
            "Trains a GPT-2 MoE model. Without --config it trains the embedded default\n"
            "(configs/tiny.json) on the default corpus, which it builds in data/default on\n"
@@ -22,16 +22,24 @@ static void help(void) {
            "  --config FILE       JSON config (fields override the defaults)\n"
            "  --backend NAME      cpu, opencl, vulkan, cuda or auto (default cpu)\n"
            "  --device N          device index from `polymoe devices` (default 0)\n"
-           "  --out DIR           run folder (default runs/<date-time>); holds config.json,\n"
-           "                      metrics.jsonl and checkpoints/\n"
+           "  --out DIR           run folder, created with its parents (default\n"
+           "                      runs/<date-time>); holds config.json, metrics.jsonl and\n"
+           "                      checkpoints/. A folder that already holds a run is refused\n"
+           "                      unless --resume or --overwrite says what to do with it\n"
            "  --steps N           same as steps=N\n"
            "  --resume            continue the run in --out from its latest checkpoint; the\n"
-           "                      losses are identical to a run never interrupted\n"
+           "                      losses are identical to a run never interrupted (if\n"
+           "                      checkpoints/latest is missing or broken, the newest complete\n"
+           "                      checkpoint is used)\n"
+           "  --overwrite         replace the run in --out: its checkpoints and metrics are\n"
+           "                      deleted once the new run has started\n"
            "  --stop-on-collapse  end early once routing has collapsed (max expert share\n"
            "                      >= 0.8 or usage entropy < ln(E)/4 for 3 steps)\n"
            "  --init-from DIR     upcycle: every expert starts as a copy of this dense\n"
            "                      checkpoint's MLP (plus --upcycle-noise, default 0.01)\n\n"
-           "Ctrl-C (SIGINT) or SIGTERM writes a checkpoint and exits with status 130.\n");
+           "Ctrl-C (SIGINT) or SIGTERM ends the current step, writes its checkpoint (skipping\n"
+           "an evaluation, which --resume then runs first) and exits with status 130; a second\n"
+           "signal exits at once, leaving the last complete checkpoint.\n");
 }
 
 int cmd_train(int argc, char **argv) {
@@ -49,10 +57,18 @@ int cmd_train(int argc, char **argv) {
         pm_config_print_fields(stdout);
         return 0;
     }
-    pm_train_options opt = {.backend = ra.backend, .device = ra.device, .resume = ra.resume,
+    if (ra.resume && ra.overwrite) {
+        fprintf(stderr, "polymoe train: --resume and --overwrite exclude each other\n");
+        return 2;
+    }
+    pm_train_options opt = {.backend = ra.backend, .device = ra.device, .resume = ra.resume, .overwrite = ra.overwrite,
                             .stop_on_collapse = ra.stop_on_collapse, .stop_after = ra.stop_after,
                             .init_from = ra.init_from, .upcycle_noise = ra.upcycle_noise};
     char out[512];
+    if (ra.out && strlen(ra.out) >= sizeof out) {
+        fprintf(stderr, "polymoe train: --out is longer than %zu characters\n", sizeof out - 1);
+        return 2;
+    }
     if (ra.out) snprintf(out, sizeof out, "%s", ra.out);
     else {
         if (ra.resume) {
@@ -62,7 +78,6 @@ int cmd_train(int argc, char **argv) {
         time_t now = time(NULL);
         char stamp[32];
         strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", localtime(&now));
-        mkdir("runs", 0755);
         snprintf(out, sizeof out, "runs/%s", stamp);
     }
     opt.out_dir = out;

@@ -17,6 +17,7 @@
 
 #include "train/data.h"
 #include "train/error_text.h"
+#include "train/files.h"
 #include "train/mathgen.h"
 
 #define PATH_LEN 4096
@@ -36,24 +37,6 @@ typedef struct {
     size_t docs, bytes;
 } jsonl_writer;
 
-
-/* mkdir -p */
-static int make_dirs(const char *dir, char *err, size_t errlen) {
-    char p[PATH_LEN];
-    if (snprintf(p, sizeof p, "%s", dir) >= (int)sizeof p) return pm_errorf(err, errlen, "corpus: path too long: %s", dir);
-    for (char *s = p + 1;; s++) {
-        char c = *s;
-        if (c != '/' && c != '\0') continue;
-        *s = '\0';
-        if (mkdir(p, 0755) != 0 && errno != EEXIST)
-            return pm_errorf(err, errlen, "corpus: cannot create %s: %s", p, strerror(errno));
-        *s = c;
-        if (!c) break;
-    }
-    struct stat st;
-    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) return pm_errorf(err, errlen, "corpus: %s is not a folder", dir);
-    return 0;
-}
 
 static int writer_open(jsonl_writer *w, const char *dir, char *err, size_t errlen) {
     snprintf(w->path, sizeof w->path, "%s/%s.jsonl", dir, w->name);
@@ -261,7 +244,8 @@ int pm_corpus_build(const char *dir, char *err, size_t errlen) {
     jsonl_writer w[] = {{.name = "code"}, {.name = "math"}, {.name = "prose"}};
     enum { n = sizeof w / sizeof w[0] };
     if (!dir || strlen(dir) + 32 >= PATH_LEN) return pm_errorf(err, errlen, "corpus: no folder, or a path too long");
-    if (check_packages(err, errlen) || make_dirs(dir, err, errlen)) return -1;
+    if (check_packages(err, errlen)) return -1;
+    if (pm_mkdir_p(dir)) return pm_errorf(err, errlen, "corpus: cannot create %s: %s", dir, strerror(errno));
     int rc = 0;
     for (int i = 0; i < n && rc == 0; i++) {
         rc = writer_open(&w[i], dir, err, errlen);

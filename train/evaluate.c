@@ -1,18 +1,12 @@
 #include "train/evaluate.h"
 
+#include "train/files.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
-void pm_write_json_line(FILE *f, cJSON *o) {
-    char *s = cJSON_PrintUnformatted(o);
-    fprintf(f, "%s\n", s);
-    fflush(f);
-    free(s);
-    cJSON_Delete(o);
-}
-
-int pm_evaluate(pm_model *model, pm_dataset *data, int step, FILE *metrics, char *err,
+int pm_evaluate(pm_model *model, pm_dataset *data, int step, const pm_eval_output *out, char *err,
                 size_t errlen) {
     const pm_config *c = pm_model_config(model);
     pm_backend *be = pm_model_backend(model);
@@ -24,14 +18,23 @@ int pm_evaluate(pm_model *model, pm_dataset *data, int step, FILE *metrics, char
     int32_t *ids = malloc(sizeof *ids * (size_t)B * T * k);
     float *losses = malloc(sizeof *losses * (size_t)B * T);
     cJSON *o = cJSON_CreateObject(), *doms = cJSON_CreateObject();
+    int rc = inputs && targets && counts && ids && losses && o && doms ? 0 : -1;
+    if (rc) {
+        snprintf(err, errlen, "evaluation: out of host memory");
+        D = nm = 0;
+    }
     cJSON_AddStringToObject(o, "type", "eval");
-    cJSON_AddNumberToObject(o, "step", step);
-    printf("eval step %d:", step);
-    for (int d = 0; d < D; d++) {
+    if (step >= 0) cJSON_AddNumberToObject(o, "step", step);
+    if (!rc && step >= 0) printf("eval step %d:", step);
+    else if (!rc) printf("eval (step unknown):");
+    fflush(stdout); /* shows that an evaluation is under way */
+    for (int d = 0; d < D && !rc; d++) {
         size_t avail = pm_data_eval_count(data, d), n = avail < (size_t)c->eval_seqs ? avail : (size_t)c->eval_seqs;
         double sum = 0;
         size_t tokens = 0;
-        for (size_t s0 = 0; s0 < n; s0 += (size_t)B) {
+        for (size_t s0 = 0; s0 < n && !rc; s0 += (size_t)B) {
+            if (out->cancel && *out->cancel) rc = 1; /* a signal: the trainer checkpoints and exits */
+            if (rc) break;
             int b = (int)(n - s0 < (size_t)B ? n - s0 : (size_t)B);
             for (int i = 0; i < b; i++)
                 pm_data_eval_sequence(data, d, s0 + i, inputs + (size_t)i * T, targets + (size_t)i * T);
@@ -44,6 +47,7 @@ int pm_evaluate(pm_model *model, pm_dataset *data, int step, FILE *metrics, char
                 for (int i = 0; i < b * T * k; i++) counts[((size_t)l * E + ids[i]) * D + d]++;
             }
         }
+        if (rc) break;
         double loss = tokens ? sum / tokens : 0;
         cJSON *x = cJSON_AddObjectToObject(doms, pm_data_domain_name(data, d));
         cJSON_AddNumberToObject(x, "loss", loss);
@@ -52,7 +56,7 @@ int pm_evaluate(pm_model *model, pm_dataset *data, int step, FILE *metrics, char
         cJSON_AddNumberToObject(x, "unigram_loss", pm_data_unigram_loss(data, d));
         printf(" %s %.4f", pm_data_domain_name(data, d), loss);
     }
-    printf("\n");
+    if (rc >= 0) printf(rc ? " interrupted\n" : "\n");
     fflush(stdout);
     cJSON_AddItemToObject(o, "domains", doms);
     cJSON *names = cJSON_AddArrayToObject(o, "domain_names");
@@ -68,17 +72,16 @@ int pm_evaluate(pm_model *model, pm_dataset *data, int step, FILE *metrics, char
         }
         cJSON_AddItemToArray(layers, x);
     }
-    if (metrics) pm_write_json_line(metrics, o);
+    if (!rc && pm_failed(be)) {
+        snprintf(err, errlen, "%s", pm_error(be));
+        rc = -1;
+    }
+    if (!rc && out->fd >= 0) rc = pm_append_json_line(out->fd, out->path, o, err, errlen);
     else cJSON_Delete(o);
     free(inputs);
     free(targets);
     free(counts);
     free(ids);
     free(losses);
-    if (pm_failed(be)) {
-        snprintf(err, errlen, "%s", pm_error(be));
-        return -1;
-    }
-    return 0;
+    return rc;
 }
-

@@ -4,16 +4,22 @@
 #define POLYMOE_EVALUATE_H
 
 #include <cjson/cJSON.h>
-#include <stdio.h>
 
 #include "model/model.h"
 #include "train/data.h"
 
-/* Prints the per-domain losses; writes the eval line to metrics when not NULL. */
-int pm_evaluate(pm_model *model, pm_dataset *data, int step, FILE *metrics, char *err,
-                size_t errlen);
+#include <signal.h>
 
-/* Writes o as one line and frees it. */
-void pm_write_json_line(FILE *f, cJSON *o);
+/* Where the eval line goes, and when to give up. */
+typedef struct {
+    int fd;                                 /* the eval line is appended here; -1: nowhere */
+    const char *path;                       /* fd's name, for errors */
+    const volatile sig_atomic_t *cancel;    /* checked between batches; may be NULL */
+} pm_eval_output;
+
+/* Prints the per-domain losses and writes the eval line (step < 0: unknown, left out). Returns 0, -1 with err filled, or 1
+ * when *cancel was set before the end (nothing is written then). */
+int pm_evaluate(pm_model *model, pm_dataset *data, int step, const pm_eval_output *out, char *err,
+                size_t errlen);
 
 #endif

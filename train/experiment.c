@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "train/files.h"
 #include "train/report.h"
 #include "train/run_config.h"
 #include "train/report_runs.h"
@@ -118,7 +119,7 @@ static int write_upcycle_note(const study *s, const char *name, char *err, size_
     char dir[1024], path[1100];
     run_dir(s, name, dir, sizeof dir);
     snprintf(path, sizeof path, "%s/" PM_RUN_UPCYCLE_FILE, dir);
-    FILE *f = mkdir(dir, 0755) && errno != EEXIST ? NULL : fopen(path, "w");
+    FILE *f = pm_mkdir_p(dir) ? NULL : fopen(path, "w");
     int bad = !f;
     if (f) {
         bad = fprintf(f, "{\"dense_run\": \"dense\", \"dense_steps\": %d, \"upcycle_noise\": %g}\n",
@@ -130,19 +131,6 @@ static int write_upcycle_note(const study *s, const char *name, char *err, size_
         return -1;
     }
     return 0;
-}
-
-/* mkdir -p */
-static int make_dirs(const char *dir) {
-    char path[1024];
-    snprintf(path, sizeof path, "%s", dir);
-    for (char *p = path + 1; *p; p++)
-        if (*p == '/') {
-            *p = 0;
-            if (mkdir(path, 0755) && errno != EEXIST) return -1;
-            *p = '/';
-        }
-    return mkdir(path, 0755) && errno != EEXIST ? -1 : 0;
 }
 
 static const scale *find_scale(const char *name) {
@@ -192,7 +180,7 @@ int pm_experiment_emergence(const pm_experiment_options *opt, char *err, size_t 
         snprintf(err, errlen, "%s already holds a study: choose another --out or remove it", opt->out);
         return 1;
     }
-    if (make_dirs(opt->out)) {
+    if (pm_mkdir_p(opt->out)) {
         snprintf(err, errlen, "cannot create %s: %s", opt->out, strerror(errno));
         return 1;
     }

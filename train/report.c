@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "train/files.h"
 #include "train/report_figures.h"
 #include "train/report_svg.h"
 #include "train/tokenizer.h"
@@ -350,7 +351,7 @@ int pm_report_write(const char *const *run_dirs, int n, const char *out_dir,
         snprintf(err, errlen, "give 1 to %d run folders (got %d)", PM_REPORT_MAX_RUNS, n);
         return -1;
     }
-    if (mkdir(out_dir, 0755) && errno != EEXIST) {
+    if (pm_mkdir_p(out_dir)) {
         snprintf(err, errlen, "cannot create %s: %s", out_dir, strerror(errno));
         return -1;
     }

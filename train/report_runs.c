@@ -117,7 +117,9 @@ static int read_metrics(pm_run *r, char *err, size_t errlen) {
         if (!*line) continue;
         cJSON *o = cJSON_Parse(line);
         const cJSON *type = cJSON_GetObjectItemCaseSensitive(o, "type");
-        if (!cJSON_IsString(type)) {
+        if (!o && !next) { /* a last line without its newline: a write cut short (a full disk, a kill) */
+            fprintf(stderr, "warning: %s:%d: skipping a truncated last line\n", path, line_no);
+        } else if (!cJSON_IsString(type)) {
             snprintf(err, errlen, "%s:%d: not a metrics line (a JSON object with a \"type\")", path, line_no);
             rc = -1;
         } else if (!strcmp(type->valuestring, "train")) {

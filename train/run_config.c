@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "model/model.h"
 #include "train/corpus.h"
 
 extern const unsigned char pm_default_config[]; /* configs/tiny.json, embedded */
@@ -22,6 +23,7 @@ static const option options[] = {
     {"--config", "train", 1},        {"--backend", "train eval generate", 1},
     {"--device", "train eval generate", 1}, {"--out", "train", 1},
     {"--steps", "train", 1},         {"--resume", "train", 0},
+    {"--overwrite", "train", 0},
     {"--stop-on-collapse", "train", 0}, {"--stop-after", "train", 1},
     {"--init-from", "train", 1},     {"--upcycle-noise", "train", 1},
     {"--help-config", "train", 0},   {"--checkpoint", "eval generate", 1},
@@ -41,6 +43,15 @@ static int number(const char *flag, const char *s, double lo, double hi, double 
     }
     *out = v;
     return 0;
+}
+
+/* number() that must also be whole. */
+static int integer(const char *flag, const char *s, double lo, double hi, double *out, char *err,
+                   size_t errlen) {
+    if (number(flag, s, lo, hi, out, err, errlen)) return -1;
+    if (*out == (double)(long long)*out) return 0;
+    snprintf(err, errlen, "%s wants a whole number in %g..%g, got '%s'", flag, lo, hi, s);
+    return -1;
 }
 
 static int has_word(const char *list, const char *word) {
@@ -98,16 +109,17 @@ int pm_run_args_parse(pm_run_args *a, int argc, char **argv, const char *command
         else if (!strcmp(arg, "--prompt")) a->prompt = val;
         else if (!strcmp(arg, "--data")) a->data = val;
         else if (!strcmp(arg, "--resume")) a->resume = 1;
+        else if (!strcmp(arg, "--overwrite")) a->overwrite = 1;
         else if (!strcmp(arg, "--stop-on-collapse")) a->stop_on_collapse = 1;
         else if (!strcmp(arg, "--help-config")) a->help_config = 1;
-        else if (!strcmp(arg, "--device")) { if (!(rc = number(arg, val, 0, 255, &v, err, errlen))) a->device = (int)v; }
-        else if (!strcmp(arg, "--steps")) { if (!(rc = number(arg, val, 1, 1e9, &v, err, errlen))) a->steps = (int)v; }
-        else if (!strcmp(arg, "--stop-after")) { if (!(rc = number(arg, val, 1, 1e9, &v, err, errlen))) a->stop_after = (int)v; }
+        else if (!strcmp(arg, "--device")) { if (!(rc = integer(arg, val, 0, 255, &v, err, errlen))) a->device = (int)v; }
+        else if (!strcmp(arg, "--steps")) { if (!(rc = integer(arg, val, 1, 1e9, &v, err, errlen))) a->steps = (int)v; }
+        else if (!strcmp(arg, "--stop-after")) { if (!(rc = integer(arg, val, 1, 1e9, &v, err, errlen))) a->stop_after = (int)v; }
         else if (!strcmp(arg, "--upcycle-noise")) { if (!(rc = number(arg, val, 0, 10, &v, err, errlen))) a->upcycle_noise = (float)v; }
         else if (!strcmp(arg, "--temperature")) { if (!(rc = number(arg, val, 0, 100, &v, err, errlen))) a->temperature = (float)v; }
-        else if (!strcmp(arg, "--top-k")) { if (!(rc = number(arg, val, 0, 1e6, &v, err, errlen))) a->top_k = (int)v; }
-        else if (!strcmp(arg, "--tokens")) { if (!(rc = number(arg, val, 0, 1e6, &v, err, errlen))) a->tokens = (int)v; }
-        else if (!strcmp(arg, "--seed")) { if (!(rc = number(arg, val, 0, 4294967295.0, &v, err, errlen))) a->seed = (unsigned)v; }
+        else if (!strcmp(arg, "--top-k")) { if (!(rc = integer(arg, val, 0, 1e6, &v, err, errlen))) a->top_k = (int)v; }
+        else if (!strcmp(arg, "--tokens")) { if (!(rc = integer(arg, val, 0, 1e6, &v, err, errlen))) a->tokens = (int)v; }
+        else if (!strcmp(arg, "--seed")) { if (!(rc = integer(arg, val, 0, 4294967295.0, &v, err, errlen))) a->seed = (unsigned)v; }
         if (rc) return -1;
     }
     return 0;
@@ -137,7 +149,7 @@ int pm_run_config(const pm_run_args *a, const char *run_dir, pm_config *cfg, cha
         if (pm_config_apply_kv(cfg, a->overrides[i], err, errlen)) return -1;
     if (a->steps) cfg->steps = a->steps;
     if (cfg->warmup_steps > cfg->steps) cfg->warmup_steps = cfg->steps;
-    if (pm_config_validate(cfg, inner, sizeof inner)) {
+    if (pm_model_check(cfg, inner, sizeof inner)) {
         snprintf(err, errlen, "config: %s", inner);
         return -1;
     }

@@ -13,7 +13,7 @@
 
 typedef struct {
     const char *config, *backend, *out, *init_from, *checkpoint, *prompt, *data;
-    int device, resume, stop_on_collapse, stop_after, steps, help_config, tokens, top_k;
+    int device, resume, overwrite, stop_on_collapse, stop_after, steps, help_config, tokens, top_k;
     float upcycle_noise, temperature;
     unsigned seed;
     const char *overrides[PM_MAX_OVERRIDES];

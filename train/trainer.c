@@ -3,6 +3,7 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -17,10 +18,21 @@
 #include "train/checkpoint.h"
 #include "train/data.h"
 #include "train/evaluate.h"
+#include "train/files.h"
 #include "train/progress.h"
 
 static volatile sig_atomic_t interrupted;
-static void on_signal(int sig) { interrupted = sig; }
+
+/* The first SIGINT/SIGTERM asks for a checkpoint and a clean exit after the current step; a
+ * second one exits at once (the last checkpoint on disk is complete either way). */
+static void on_signal(int sig) {
+    static const char msg[] = "\nsecond signal: exiting now, without a new checkpoint\n";
+    if (interrupted) {
+        if (write(STDERR_FILENO, msg, sizeof msg - 1) < 0) _exit(128 + sig);
+        _exit(128 + sig);
+    }
+    interrupted = sig;
+}
 
 float pm_lr_at(const pm_config *c, int step) {
     if (step <= c->warmup_steps) return c->lr * (float)step / (float)(c->warmup_steps ? c->warmup_steps : 1);
@@ -41,10 +53,12 @@ typedef struct {
     pm_backend *be;
     pm_dataset *data;
     pm_model *model;
-    FILE *metrics;
+    int metrics;              /* metrics.jsonl, opened for appending */
+    char metrics_path[4200];
     int32_t *inputs, *targets, *domains;
     int collapse_streak;
     int collapsed_at;
+    int last_checkpoint;      /* the newest step on disk, 0: none */
 } trainer;
 
 static cJSON *double_array(const double *v, int n) {
@@ -53,7 +67,9 @@ static cJSON *double_array(const double *v, int n) {
     return a;
 }
 
-static void write_line(trainer *t, cJSON *o) { pm_write_json_line(t->metrics, o); }
+static int write_line(trainer *t, cJSON *o, char *err, size_t errlen) {
+    return pm_append_json_line(t->metrics, t->metrics_path, o, err, errlen);
+}
 
 /* Routing metrics of every MoE layer from the last forward. */
 static cJSON *moe_metrics(trainer *t, int *collapsed) {
@@ -81,10 +97,25 @@ static cJSON *moe_metrics(trainer *t, int *collapsed) {
     return layers;
 }
 
-static int checkpoint(trainer *t, int step, char *err, size_t errlen) {
-    pm_train_state st = {.step = step};
+static int checkpoint(trainer *t, int step, int pending_eval, char *err, size_t errlen) {
+    struct stat ms;
+    pm_train_state st = {.step = step, .collapse_streak = t->collapse_streak, .collapsed_at = t->collapsed_at,
+                         .pending_eval = pending_eval,
+                         .metrics_bytes = fstat(t->metrics, &ms) ? -1 : (long long)ms.st_size};
     pm_data_get_state(t->data, st.data_state);
-    return pm_checkpoint_save(t->opt->out_dir, t->model, &st, err, errlen);
+    char inner[600];
+    if (pm_checkpoint_save(t->opt->out_dir, t->model, &st, inner, sizeof inner)) {
+        snprintf(err, errlen, "checkpoint at step %d not written: %s", step, inner);
+        return -1;
+    }
+    t->last_checkpoint = step;
+    return 0;
+}
+
+/* Evaluation of `step` into the metrics; 1 when a signal cut it short. */
+static int evaluate(trainer *t, int step, char *err, size_t errlen) {
+    pm_eval_output out = {t->metrics, t->metrics_path, &interrupted};
+    return pm_evaluate(t->model, t->data, step, &out, err, errlen);
 }
 
 /* One optimiser step; fills the metrics line. */
@@ -154,7 +185,7 @@ static void close_all(trainer *t) {
     pm_model_free(t->model);
     pm_data_close(t->data);
     if (t->be) pm_backend_close(t->be);
-    if (t->metrics) fclose(t->metrics);
+    if (t->metrics >= 0) close(t->metrics);
     free(t->inputs);
     free(t->targets);
     free(t->domains);
@@ -190,106 +221,193 @@ static int start_fresh(trainer *t, char *err, size_t errlen) {
     return rc;
 }
 
-int pm_train(const pm_config *cfg, const pm_train_options *opt, char *err, size_t errlen) {
-    trainer t = {.cfg = *cfg, .opt = opt};
+/* A folder holds a run once it has checkpoints or logged metrics (a config.json alone is what
+ * a start that never reached step 1 leaves: nothing to lose). */
+static int holds_run(const char *dir) {
+    char path[4200];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/checkpoints", dir);
+    if (lstat(path, &st) == 0) return 1;
+    snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
+    return lstat(path, &st) == 0 && st.st_size > 0;
+}
+
+/* Continues from the run's checkpoint: weights, moments, data position, collapse detector;
+ * metrics.jsonl is cut back to what it held then (the steps after it are run again). */
+static int resume(trainer *t, int *start, int *pending_eval, char *err, size_t errlen) {
+    char step_dir[4096];
+    pm_config saved;
+    pm_train_state st;
+    if (pm_checkpoint_find(t->opt->out_dir, step_dir, sizeof step_dir, &saved, err, errlen) ||
+        pm_checkpoint_load(step_dir, t->model, &st, err, errlen))
+        return -1;
+    if (pm_data_set_state(t->data, st.data_state)) {
+        snprintf(err, errlen, "%s: the data stream position does not fit this corpus", step_dir);
+        return -1;
+    }
+    if (t->cfg.steps < st.step) {
+        snprintf(err, errlen, "the checkpoint is at step %d and steps=%d is below it: nothing to do (the run "
+                              "folder is unchanged)", st.step, t->cfg.steps);
+        return -1;
+    }
+    *start = st.step;
+    *pending_eval = st.pending_eval;
+    t->collapse_streak = st.collapse_streak;
+    t->collapsed_at = st.collapsed_at;
+    t->last_checkpoint = st.step;
+    struct stat ms;
+    if (st.metrics_bytes >= 0 && stat(t->metrics_path, &ms) == 0 && ms.st_size != st.metrics_bytes) {
+        if (ms.st_size > st.metrics_bytes && truncate(t->metrics_path, st.metrics_bytes) == 0)
+            printf("metrics.jsonl: dropped the %lld bytes logged after step %d's checkpoint (those steps run again)\n",
+                   (long long)ms.st_size - st.metrics_bytes, st.step);
+        else
+            fprintf(stderr, "warning: %s is %lld bytes, %lld when step %d was checkpointed; appending to it as it is\n",
+                    t->metrics_path, (long long)ms.st_size, st.metrics_bytes, st.step);
+    }
+    printf("resuming %s at step %d\n", step_dir, *start);
+    return 0;
+}
+
+/* config.json (atomically) and metrics.jsonl opened for appending. */
+static int open_outputs(trainer *t, char *err, size_t errlen) {
+    const pm_train_options *opt = t->opt;
     char path[4200], inner[600];
-    int start = 0, rc = 1;
-    if (mkdir(opt->out_dir, 0755) && errno != EEXIST) {
-        snprintf(err, errlen, "cannot create run folder %s: %s", opt->out_dir, strerror(errno));
-        return 1;
-    }
-    if (open_all(&t, err, errlen)) goto done;
-    if (opt->resume) {
-        char step_dir[4096];
-        pm_config saved;
-        pm_train_state st;
-        if (pm_checkpoint_find(opt->out_dir, step_dir, sizeof step_dir, &saved, err, errlen)) goto done;
-        if (pm_checkpoint_load(step_dir, t.model, &st, err, errlen)) goto done;
-        if (pm_data_set_state(t.data, st.data_state)) {
-            snprintf(err, errlen, "%s: the data stream position does not fit this corpus", step_dir);
-            goto done;
+    if (opt->overwrite && !opt->resume) {
+        if (pm_checkpoint_remove_all(opt->out_dir, err, errlen)) return -1;
+        if (unlink(t->metrics_path) && errno != ENOENT) {
+            snprintf(err, errlen, "cannot remove %s: %s", t->metrics_path, strerror(errno));
+            return -1;
         }
-        start = st.step;
-        printf("resuming %s at step %d\n", step_dir, start);
-    } else if (start_fresh(&t, err, errlen)) {
-        goto done;
     }
-    snprintf(path, sizeof path, "%s/metrics.jsonl", opt->out_dir);
-    t.metrics = fopen(path, opt->resume ? "a" : "w");
-    if (!t.metrics) {
-        snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
-        goto done;
-    }
-    char *cj = pm_config_to_json(&t.cfg);
+    char *cj = pm_config_to_json(&t->cfg);
     snprintf(path, sizeof path, "%s/config.json", opt->out_dir);
-    FILE *cf = fopen(path, "w");
-    if (cf) fprintf(cf, "%s\n", cj), fclose(cf);
+    int rc = cj ? pm_write_file_atomic(path, cj, strlen(cj), inner, sizeof inner) : -1;
     free(cj);
+    if (rc) {
+        snprintf(err, errlen, "%s", cj ? inner : "out of memory");
+        return -1;
+    }
+    t->metrics = open(t->metrics_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    if (t->metrics < 0) {
+        snprintf(err, errlen, "cannot write %s: %s", t->metrics_path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static void print_start(trainer *t) {
     printf("backend %s (%s), %zu parameters (%zu active per token), %d MoE layers, run folder %s\n",
-           pm_backend_kind(t.be), pm_backend_info(t.be)->name, pm_model_num_params(t.model),
-           pm_model_active_params(t.model), pm_model_n_moe(t.model), opt->out_dir);
-    for (int d = 0; d < pm_data_domains(t.data); d++)
+           pm_backend_kind(t->be), pm_backend_info(t->be)->name, pm_model_num_params(t->model),
+           pm_model_active_params(t->model), pm_model_n_moe(t->model), t->opt->out_dir);
+    for (int d = 0; d < pm_data_domains(t->data); d++)
         printf("  domain %-8s train %zu tokens (%zu docs), eval %zu tokens (%zu docs), unigram loss %.3f\n",
-               pm_data_domain_name(t.data, d), pm_data_tokens(t.data, d, 0), pm_data_documents(t.data, d, 0),
-               pm_data_tokens(t.data, d, 1), pm_data_documents(t.data, d, 1), pm_data_unigram_loss(t.data, d));
-    interrupted = 0;
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
+               pm_data_domain_name(t->data, d), pm_data_tokens(t->data, d, 0), pm_data_documents(t->data, d, 0),
+               pm_data_tokens(t->data, d, 1), pm_data_documents(t->data, d, 1), pm_data_unigram_loss(t->data, d));
+}
+
+/* Runs steps start+1.. until the last step, a stop condition, a signal or an error. */
+static int train_loop(trainer *t, int start, char *err, size_t errlen) {
+    const pm_config *c = &t->cfg;
+    const pm_train_options *opt = t->opt;
     pm_progress bar;
-    pm_progress_start(&bar, start, t.cfg.steps);
-    double t0 = now(), tokens_per_step = (double)t.cfg.batch_size * t.cfg.block_size * t.cfg.grad_accum;
-    int step = start;
-    rc = 0;
-    while (step < t.cfg.steps) {
+    pm_progress_start(&bar, start, c->steps);
+    double t0 = now(), tokens_per_step = (double)c->batch_size * c->block_size * c->grad_accum;
+    int step = start, rc = 0;
+    while (step < c->steps && !rc) {
         step++;
         cJSON *line = cJSON_CreateObject();
         int collapsed = 0;
         double ts = now();
-        if (train_step(&t, step, line, &collapsed)) {
+        if (train_step(t, step, line, &collapsed)) {
             cJSON_Delete(line);
-            snprintf(err, errlen, "step %d: %s", step, pm_error(t.be));
+            snprintf(err, errlen, "step %d: %s", step, pm_error(t->be));
             rc = 1;
             break;
         }
         double tps = tokens_per_step / (now() - ts);
         cJSON_AddNumberToObject(line, "tokens_per_s", tps);
         float loss = (float)cJSON_GetObjectItem(line, "lm_loss")->valuedouble;
-        t.collapse_streak = collapsed ? t.collapse_streak + 1 : 0;
-        if (t.collapse_streak >= 3 && !t.collapsed_at) t.collapsed_at = step;
-        cJSON_AddBoolToObject(line, "collapsed", t.collapse_streak >= 3);
-        if (step % t.cfg.log_every == 0 || step == t.cfg.steps || step == 1) write_line(&t, line);
-        else cJSON_Delete(line);
-        pm_progress_update(&bar, step, loss, tps);
-        int last = step == t.cfg.steps || (opt->stop_on_collapse && t.collapsed_at) ||
-                   (opt->stop_after && step >= opt->stop_after) || interrupted;
-        if ((t.cfg.eval_every && step % t.cfg.eval_every == 0) || last)
-            if (pm_evaluate(t.model, t.data, step, t.metrics, err, errlen)) {
-                rc = 1;
-                break;
-            }
-        if ((t.cfg.checkpoint_every && step % t.cfg.checkpoint_every == 0) || last)
-            if (checkpoint(&t, step, inner, sizeof inner)) {
-                snprintf(err, errlen, "checkpoint at step %d: %s", step, inner);
-                rc = 1;
-                break;
-            }
-        if (interrupted) {
-            printf("\ninterrupted at step %d: checkpoint written to %s/checkpoints/latest\n", step, opt->out_dir);
-            rc = 130;
-            break;
+        t->collapse_streak = collapsed ? t->collapse_streak + 1 : 0;
+        if (t->collapse_streak >= 3 && !t->collapsed_at) t->collapsed_at = step;
+        cJSON_AddBoolToObject(line, "collapsed", t->collapse_streak >= 3);
+        if (step % c->log_every == 0 || step == c->steps || step == 1) {
+            if (write_line(t, line, err, errlen)) rc = 1;
+        } else {
+            cJSON_Delete(line);
         }
-        if (opt->stop_on_collapse && t.collapsed_at) {
-            printf("\nrouting collapsed at step %d: stopping (--stop-on-collapse)\n", t.collapsed_at);
+        pm_progress_update(&bar, step, loss, tps);
+        int collapse_stop = opt->stop_on_collapse && t->collapsed_at;
+        int last = step == c->steps || collapse_stop;
+        int end = last || (opt->stop_after && step >= opt->stop_after);
+        /* a signal skips the evaluation (and cuts one short): the checkpoint records it as due.
+         * --stop-after is a pause, not an end: it evaluates only where the schedule does. */
+        int eval_due = (c->eval_every && step % c->eval_every == 0) || last, eval_done = 0;
+        if (!rc && eval_due && !interrupted) {
+            int e = evaluate(t, step, err, errlen);
+            if (e < 0) rc = 1;
+            eval_done = e == 0;
+        }
+        if (!rc && ((c->checkpoint_every && step % c->checkpoint_every == 0) || end || interrupted) &&
+            checkpoint(t, step, eval_due && !eval_done, err, errlen))
+            rc = 1;
+        if (!rc && interrupted) {
+            printf("\ninterrupted at step %d: checkpoint of step %d written to %s/checkpoints/latest%s\n", step, step,
+                   opt->out_dir, eval_due && !eval_done ? " (its evaluation runs first on --resume)" : "");
+            rc = 130;
+        } else if (!rc && collapse_stop) {
+            printf("\nrouting collapsed at step %d: stopping (--stop-on-collapse)\n", t->collapsed_at);
             cJSON *o = cJSON_CreateObject();
             cJSON_AddStringToObject(o, "type", "collapse");
-            cJSON_AddNumberToObject(o, "step", t.collapsed_at);
-            write_line(&t, o);
+            cJSON_AddNumberToObject(o, "step", t->collapsed_at);
+            if (write_line(t, o, err, errlen)) rc = 1;
+            break;
+        } else if (end) {
             break;
         }
-        if (opt->stop_after && step >= opt->stop_after) break;
     }
     pm_progress_finish(&bar);
+    size_t used = strlen(err);
+    if (rc == 1 && t->last_checkpoint)
+        snprintf(err + used, errlen - used, "; the newest checkpoint is step %d (--resume continues from it)",
+                 t->last_checkpoint);
+    else if (rc == 1)
+        snprintf(err + used, errlen - used, "; no checkpoint was written");
     if (!rc) printf("trained %d steps in %.1f s; run folder %s\n", step - start, now() - t0, opt->out_dir);
+    return rc;
+}
+
+int pm_train(const pm_config *cfg, const pm_train_options *opt, char *err, size_t errlen) {
+    trainer t = {.cfg = *cfg, .opt = opt, .metrics = -1};
+    if (snprintf(t.metrics_path, sizeof t.metrics_path, "%s/metrics.jsonl", opt->out_dir) >=
+        (int)sizeof t.metrics_path) {
+        snprintf(err, errlen, "run folder path too long");
+        return 1;
+    }
+    if (!opt->resume && !opt->overwrite && holds_run(opt->out_dir)) {
+        snprintf(err, errlen, "%s already holds a run: --resume continues it, --overwrite replaces it (deleting its "
+                              "checkpoints and metrics), or choose another --out", opt->out_dir);
+        return 1;
+    }
+    if (pm_mkdir_p(opt->out_dir)) {
+        snprintf(err, errlen, "cannot create run folder %s: %s", opt->out_dir, strerror(errno));
+        return 1;
+    }
+    int start = 0, pending_eval = 0, rc = 1;
+    if (open_all(&t, err, errlen) ||
+        (opt->resume ? resume(&t, &start, &pending_eval, err, errlen) : start_fresh(&t, err, errlen)) ||
+        open_outputs(&t, err, errlen))
+        goto done;
+    print_start(&t);
+    interrupted = 0;
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    rc = 0;
+    if (pending_eval) { /* the checkpoint's own evaluation, cut short by a signal last time */
+        int e = evaluate(&t, start, err, errlen);
+        if (e == 1) printf("\ninterrupted: the checkpoint of step %d stands as it was\n", start);
+        rc = e < 0 ? 1 : e ? 130 : 0;
+    }
+    if (!rc) rc = train_loop(&t, start, err, errlen);
 done:
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);

@@ -12,6 +12,7 @@ typedef struct {
     const char *backend;      /* backend name or "auto" */
     int device;
     int resume;               /* continue from out_dir's latest checkpoint */
+    int overwrite;            /* replace the run already in out_dir (else that is an error) */
     int stop_on_collapse;
     int stop_after;           /* stop (with a checkpoint) after this step, 0: never (tests) */
     const char *init_from;    /* upcycle from this dense checkpoint (NULL: fresh init) */
