@@ -7,6 +7,7 @@ packages=(
   libvulkan-dev glslc mesa-vulkan-drivers vulkan-validationlayers  # Vulkan (lavapipe runs it on the CPU)
   python3 libpython3-stdlib bible-kjv                              # default corpus: code and prose
   chromium                                                         # renders the report in its test
+  clang libclang-rt-dev libomp-dev                                 # fuzzing: libFuzzer (scripts/fuzz.sh)
 )
 run() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 export DEBIAN_FRONTEND=noninteractive

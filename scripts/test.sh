@@ -17,3 +17,7 @@ cmake --build build -j"$jobs"
 cmake -S . -B build-asan -DPOLYMOE_SANITIZE=ON -DPOLYMOE_CUDA=OFF >/dev/null
 cmake --build build-asan -j"$jobs"
 (cd build-asan && ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -j1)
+
+# Fuzz smoke run: each libFuzzer target of the file readers (tests/fuzz) for 20 s under ASan +
+# UBSan; a crash fails the run (scripts/fuzz.sh SECONDS fuzzes for longer).
+bash scripts/fuzz.sh 20
