@@ -120,6 +120,20 @@ const char *pm_backend_kind(const pm_backend *be) { return be->driver->name; }
 const pm_device_info *pm_backend_info(const pm_backend *be) { return &be->info; }
 const pm_ops *pm_backend_ops(const pm_backend *be) { return &be->ops; }
 
+static const char *const op_names[PM_OP_COUNT] = {
+#define PM_OP_NAME(arg, name) #name,
+    PM_OPS(PM_OP_NAME, _)
+#undef PM_OP_NAME
+};
+
+const char *pm_op_name(int i) { return i >= 0 && i < PM_OP_COUNT ? op_names[i] : NULL; }
+
+int pm_op_index(const char *name) {
+    for (int i = 0; i < PM_OP_COUNT; i++)
+        if (strcmp(op_names[i], name) == 0) return i;
+    return -1;
+}
+
 const char *const *pm_gemm_impls(const pm_backend *be) { return be->gemm_impls; }
 const char *pm_current_gemm(const pm_backend *be) { return be->gemm_impls[be->gemm_impl]; }
 
@@ -150,6 +164,38 @@ int pm_fail(pm_backend *be, const char *op, const char *fmt, ...) {
     vsnprintf(be->error + n, sizeof be->error - (size_t)n, fmt, ap);
     va_end(ap);
     return PM_ERR;
+}
+
+/* The fault record of kernels/fault_sites.h as the sticky error: the same words on every
+ * backend, so a bad index reads the same wherever it was found. Each site names its op and
+ * what the bad value was (NULL: an offsets site, which has its own message). */
+static const struct {
+    const char *op, *what;
+} sites[PM_FAULT_COUNT] = {
+    [PM_FAULT_ENCODER_FWD_TOKEN] = {"encoder_fwd", "token id"},
+    [PM_FAULT_ENCODER_BWD_TOKEN] = {"encoder_bwd", "token id"},
+    [PM_FAULT_XENT_FWD_TARGET] = {"xent_fwd", "target"},
+    [PM_FAULT_XENT_BWD_TARGET] = {"xent_bwd", "target"},
+    [PM_FAULT_ROUTER_BWD_ID] = {"router_bwd", "expert id"},
+    [PM_FAULT_MOE_PLAN_ID] = {"moe_plan", "expert id"},
+    [PM_FAULT_MOE_PERMUTE_SLOT] = {"moe_permute", "slot"},
+    [PM_FAULT_MOE_PERMUTE_BWD_SLOT] = {"moe_permute_bwd", "slot"},
+    [PM_FAULT_MOE_COMBINE_SLOT] = {"moe_combine", "slot"},
+    [PM_FAULT_MOE_COMBINE_BWD_SLOT] = {"moe_combine_bwd", "slot"},
+    [PM_FAULT_GEMM_GROUPED_OFFSET] = {"gemm_grouped", NULL},
+    [PM_FAULT_GEMM_GROUPED_WGRAD_OFFSET] = {"gemm_grouped_wgrad", NULL},
+};
+
+int pm_fault_fail(pm_backend *be, pm_fault f) {
+    if (f.site == PM_FAULT_NONE) return PM_OK;
+    if (f.site < 0 || f.site >= PM_FAULT_COUNT || !sites[f.site].op)
+        return pm_fail(be, "device check", "unknown fault site %d", f.site);
+    if (!sites[f.site].what) /* the offsets sites: limit is rows + 1 */
+        return pm_fail(be, sites[f.site].op,
+                       "offsets are not a non-decreasing partition of %d rows (offset %d)",
+                       f.limit - 1, f.value);
+    return pm_fail(be, sites[f.site].op, "%s %d outside 0..%d", sites[f.site].what, f.value,
+                   f.limit - 1);
 }
 
 int pm_unsupported(pm_backend *be, const char *op) { return pm_fail(be, op, "not supported"); }

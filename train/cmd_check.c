@@ -18,7 +18,7 @@ int cmd_check(int argc, char **argv) {
                "their semantics. One row per (status, backend, op, shape); the last line\n"
                "counts them. Exit status 0 when nothing failed.\n\n"
                "  --backend NAME  cpu, opencl, vulkan, cuda or all (default all)\n"
-               "  --op NAME       only this op (e.g. gemm, router_fwd)\n");
+               "  --op NAME       only this op (e.g. gemm, router_fwd); an unknown name is an error\n");
         return 0;
     }
     for (int i = 0; i < argc; i++) {
@@ -28,6 +28,12 @@ int cmd_check(int argc, char **argv) {
             fprintf(stderr, "polymoe check: unknown or incomplete option '%s' (see --help)\n", argv[i]);
             return 2;
         }
+    }
+    if (op && pm_op_index(op) < 0) {
+        fprintf(stderr, "polymoe check: unknown op '%s'; the ops are:", op);
+        for (int i = 0; i < PM_OP_COUNT; i++) fprintf(stderr, " %s", pm_op_name(i));
+        fprintf(stderr, "\n");
+        return 2;
     }
     pm_tally tally;
     return pm_check(backend, op, stdout, &tally) ? 1 : 0;

@@ -46,36 +46,7 @@ static int cpu_open(pm_backend *be, int device) {
     (void)device;
     describe(&be->info);
     be->gemm_impls = cpu_gemm_impls;
-    be->ops = (pm_ops){
-        .gemm = cpu_gemm,
-        .gemm_grouped = cpu_gemm_grouped,
-        .gemm_grouped_wgrad = cpu_gemm_grouped_wgrad,
-        .encoder_fwd = cpu_encoder_fwd,
-        .encoder_bwd = cpu_encoder_bwd,
-        .add = cpu_add,
-        .fill = cpu_fill,
-        .gelu_fwd = cpu_gelu_fwd,
-        .gelu_bwd = cpu_gelu_bwd,
-        .bias_add = cpu_bias_add,
-        .bias_grad = cpu_bias_grad,
-        .layernorm_fwd = cpu_layernorm_fwd,
-        .layernorm_bwd = cpu_layernorm_bwd,
-        .attention_fwd = cpu_attention_fwd,
-        .attention_bwd = cpu_attention_bwd,
-        .xent_fwd = cpu_xent_fwd,
-        .xent_bwd = cpu_xent_bwd,
-        .router_fwd = cpu_router_fwd,
-        .router_stats = cpu_router_stats,
-        .router_bwd = cpu_router_bwd,
-        .moe_plan = cpu_moe_plan,
-        .moe_permute = cpu_moe_permute,
-        .moe_permute_bwd = cpu_moe_permute_bwd,
-        .moe_combine = cpu_moe_combine,
-        .moe_combine_bwd = cpu_moe_combine_bwd,
-        .add_noise = cpu_add_noise,
-        .sumsq = cpu_sumsq,
-        .adamw = cpu_adamw,
-    };
+    be->ops = PM_OP_TABLE(cpu);
     return PM_OK;
 }
 

@@ -7,39 +7,19 @@
 
 enum { CPU_GEMM_OPENBLAS, CPU_GEMM_NAIVE };
 
-int cpu_gemm(pm_backend *, const pm_gemm_desc *, pm_ref, pm_ref, pm_ref);
-int cpu_gemm_grouped(pm_backend *, int, int, int, int, int, pm_ref, pm_ref, pm_ref, float,
-                     pm_ref);
-int cpu_gemm_grouped_wgrad(pm_backend *, int, int, int, int, pm_ref, pm_ref, pm_ref, float,
-                           pm_ref);
-int cpu_encoder_fwd(pm_backend *, pm_ref, pm_ref, pm_ref, pm_ref, int, int, int);
-int cpu_encoder_bwd(pm_backend *, pm_ref, pm_ref, pm_ref, pm_ref, int, int, int);
-int cpu_add(pm_backend *, pm_ref, pm_ref, pm_ref, size_t);
-int cpu_fill(pm_backend *, pm_ref, size_t, float);
-int cpu_gelu_fwd(pm_backend *, pm_ref, pm_ref, size_t);
-int cpu_gelu_bwd(pm_backend *, pm_ref, pm_ref, pm_ref, size_t);
-int cpu_bias_add(pm_backend *, pm_ref, pm_ref, int, int, int, pm_ref);
-int cpu_bias_grad(pm_backend *, pm_ref, pm_ref, int, int, int, pm_ref);
-int cpu_add_noise(pm_backend *, pm_ref, size_t, float, uint32_t);
-int cpu_layernorm_fwd(pm_backend *, pm_ref, pm_ref, pm_ref, pm_ref, pm_ref, pm_ref, int, int);
-int cpu_layernorm_bwd(pm_backend *, pm_ref, pm_ref, pm_ref, pm_ref, pm_ref, pm_ref, pm_ref,
-                      pm_ref, int, int);
-int cpu_attention_fwd(pm_backend *, pm_ref, pm_ref, pm_ref, int, int, int, int);
-int cpu_attention_bwd(pm_backend *, pm_ref, pm_ref, pm_ref, pm_ref, pm_ref, int, int, int, int);
-int cpu_xent_fwd(pm_backend *, pm_ref, pm_ref, pm_ref, int, int);
-int cpu_xent_bwd(pm_backend *, pm_ref, pm_ref, pm_ref, int, int, float);
-int cpu_router_fwd(pm_backend *, pm_ref, pm_ref, pm_ref, pm_ref, pm_ref, int, int, int);
-int cpu_router_stats(pm_backend *, pm_ref, pm_ref, pm_ref, pm_ref, int, int, int);
-int cpu_router_bwd(pm_backend *, pm_ref, pm_ref, pm_ref, pm_ref, pm_ref, pm_ref, int, int, int,
-                   float, float);
-int cpu_moe_plan(pm_backend *, pm_ref, pm_ref, pm_ref, int, int, int, int);
-int cpu_moe_permute(pm_backend *, pm_ref, pm_ref, pm_ref, int, int, int);
-int cpu_moe_permute_bwd(pm_backend *, pm_ref, pm_ref, pm_ref, int, int, int);
-int cpu_moe_combine(pm_backend *, pm_ref, pm_ref, pm_ref, pm_ref, int, int, int);
-int cpu_moe_combine_bwd(pm_backend *, pm_ref, pm_ref, pm_ref, pm_ref, pm_ref, pm_ref, int, int,
-                        int);
-int cpu_sumsq(pm_backend *, pm_ref, pm_ref, size_t);
-int cpu_adamw(pm_backend *, pm_ref, pm_ref, pm_ref, pm_ref, size_t, float, float, float, float,
-              float, int, float);
+/* cpu_<op> for every op, one family per file. */
+PM_DECLARE_OPS(cpu)
+
+/* The device backends' index checks (kernels/fault_sites.h), made at once: PM_OK when each of
+ * the n indices lies in 0..limit-1, or is negative where `negative_ok` (ignored targets,
+ * dropped slots); else fails with `site`'s fault for the first bad one. */
+static inline int cpu_check_indices(pm_backend *be, int site, const int32_t *v, long n,
+                                    long limit, int negative_ok) {
+    for (long i = 0; i < n; i++)
+        if (v[i] >= limit || (v[i] < 0 && !negative_ok))
+            return pm_fault_fail(be, (pm_fault){site, v[i],
+                                                (int32_t)(limit < INT32_MAX ? limit : INT32_MAX)});
+    return PM_OK;
+}
 
 #endif

@@ -7,9 +7,8 @@ int cpu_moe_plan(pm_backend *be, pm_ref offsets, pm_ref slots, pm_ref ids, int N
                  int capacity) {
     const int32_t *id = pm_i32(ids);
     int32_t *off = pm_i32(offsets), *slot = pm_i32(slots);
-    for (long a = 0; a < (long)N * k; a++)
-        if (id[a] < 0 || id[a] >= E)
-            return pm_fail(be, "moe_plan", "expert id %d outside 0..%d", id[a], E - 1);
+    if (cpu_check_indices(be, PM_FAULT_MOE_PLAN_ID, id, (long)N * k, E, 0) != PM_OK)
+        return PM_ERR;
     for (int e = 0; e <= E; e++) off[e] = 0;
     for (long a = 0; a < (long)N * k; a++) off[id[a] + 1]++;
     for (int e = 0; e < E; e++)
@@ -28,8 +27,10 @@ int cpu_moe_plan(pm_backend *be, pm_ref offsets, pm_ref slots, pm_ref ids, int N
 }
 
 int cpu_moe_permute(pm_backend *be, pm_ref xp, pm_ref x, pm_ref slots, int N, int k, int C) {
-    (void)be;
     const int32_t *slot = pm_i32(slots);
+    if (cpu_check_indices(be, PM_FAULT_MOE_PERMUTE_SLOT, slot, (long)N * k, pm_rows_in(xp, C),
+                          1) != PM_OK)
+        return PM_ERR;
 #pragma omp parallel for schedule(static)
     for (long a = 0; a < (long)N * k; a++)
         if (slot[a] >= 0)
@@ -39,8 +40,10 @@ int cpu_moe_permute(pm_backend *be, pm_ref xp, pm_ref x, pm_ref slots, int N, in
 
 int cpu_moe_permute_bwd(pm_backend *be, pm_ref dx, pm_ref dxp, pm_ref slots, int N, int k,
                         int C) {
-    (void)be;
     const int32_t *slot = pm_i32(slots);
+    if (cpu_check_indices(be, PM_FAULT_MOE_PERMUTE_BWD_SLOT, slot, (long)N * k,
+                          pm_rows_in(dxp, C), 1) != PM_OK)
+        return PM_ERR;
 #pragma omp parallel for schedule(static)
     for (int t = 0; t < N; t++) {
         float *d = pm_f32(dx) + (long)t * C;
@@ -58,8 +61,10 @@ int cpu_moe_permute_bwd(pm_backend *be, pm_ref dx, pm_ref dxp, pm_ref slots, int
 
 int cpu_moe_combine(pm_backend *be, pm_ref y, pm_ref yp, pm_ref slots, pm_ref gates, int N, int k,
                     int C) {
-    (void)be;
     const int32_t *slot = pm_i32(slots);
+    if (cpu_check_indices(be, PM_FAULT_MOE_COMBINE_SLOT, slot, (long)N * k, pm_rows_in(yp, C),
+                          1) != PM_OK)
+        return PM_ERR;
     const float *g = pm_f32(gates);
 #pragma omp parallel for schedule(static)
     for (int t = 0; t < N; t++) {
@@ -78,8 +83,10 @@ int cpu_moe_combine(pm_backend *be, pm_ref y, pm_ref yp, pm_ref slots, pm_ref ga
 
 int cpu_moe_combine_bwd(pm_backend *be, pm_ref dyp, pm_ref dgates, pm_ref dy, pm_ref yp,
                         pm_ref slots, pm_ref gates, int N, int k, int C) {
-    (void)be;
     const int32_t *slot = pm_i32(slots);
+    if (cpu_check_indices(be, PM_FAULT_MOE_COMBINE_BWD_SLOT, slot, (long)N * k,
+                          pm_rows_in_both(yp, dyp, C), 1) != PM_OK)
+        return PM_ERR;
 #pragma omp parallel for schedule(static)
     for (long a = 0; a < (long)N * k; a++) {
         int s = slot[a];

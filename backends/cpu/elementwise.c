@@ -7,8 +7,9 @@
 int cpu_encoder_fwd(pm_backend *be, pm_ref out, pm_ref tokens, pm_ref wte, pm_ref wpe, int B,
                     int T, int C) {
     const int32_t *tok = pm_i32(tokens);
-    for (long i = 0; i < (long)B * T; i++)
-        if (tok[i] < 0) return pm_fail(be, "encoder_fwd", "negative token id %d", tok[i]);
+    if (cpu_check_indices(be, PM_FAULT_ENCODER_FWD_TOKEN, tok, (long)B * T, pm_rows_in(wte, C),
+                          0) != PM_OK)
+        return PM_ERR;
 #pragma omp parallel for schedule(static)
     for (long i = 0; i < (long)B * T; i++) {
         float *o = pm_f32(out) + i * C;
@@ -21,8 +22,10 @@ int cpu_encoder_fwd(pm_backend *be, pm_ref out, pm_ref tokens, pm_ref wte, pm_re
 
 int cpu_encoder_bwd(pm_backend *be, pm_ref dwte, pm_ref dwpe, pm_ref dout, pm_ref tokens, int B,
                     int T, int C) {
-    (void)be;
     const int32_t *tok = pm_i32(tokens);
+    if (cpu_check_indices(be, PM_FAULT_ENCODER_BWD_TOKEN, tok, (long)B * T, pm_rows_in(dwte, C),
+                          0) != PM_OK)
+        return PM_ERR;
     /* Serial over tokens: two tokens may share an embedding row. */
     for (long i = 0; i < (long)B * T; i++) {
         const float *d = pm_f32(dout) + i * C;

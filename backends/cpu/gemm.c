@@ -36,18 +36,20 @@ int cpu_gemm(pm_backend *be, const pm_gemm_desc *d, pm_ref a, pm_ref b, pm_ref c
     return PM_OK;
 }
 
-static int check_offsets(pm_backend *be, const char *op, const int32_t *off, int groups,
-                         int rows) {
-    for (int g = 0; g < groups; g++)
-        if (off[g] < 0 || off[g] > off[g + 1] || off[g + 1] > rows)
-            return pm_fail(be, op, "offsets are not a non-decreasing partition of %d rows", rows);
+/* The first offset that breaks the partition is the fault's value, as on the devices. */
+static int check_offsets(pm_backend *be, int site, const int32_t *off, int groups, int rows) {
+    for (int g = 0; g < groups; g++) {
+        int lo = off[g], hi = off[g + 1];
+        if (lo < 0 || lo > hi || hi > rows)
+            return pm_fault_fail(be, (pm_fault){site, lo < 0 || lo > hi ? lo : hi, rows + 1});
+    }
     return PM_OK;
 }
 
 int cpu_gemm_grouped(pm_backend *be, int trans_b, int rows, int n, int k, int groups,
                      pm_ref offsets, pm_ref a, pm_ref b, float beta, pm_ref c) {
     const int32_t *off = pm_i32(offsets);
-    if (check_offsets(be, "gemm_grouped", off, groups, rows) != PM_OK) return PM_ERR;
+    if (check_offsets(be, PM_FAULT_GEMM_GROUPED_OFFSET, off, groups, rows) != PM_OK) return PM_ERR;
     for (int g = 0; g < groups; g++) {
         pm_gemm_desc d = {.trans_b = trans_b, .m = off[g + 1] - off[g], .n = n, .k = k,
                           .alpha = 1.0f, .beta = beta, .lda = k, .ldb = trans_b ? k : n,
@@ -61,7 +63,7 @@ int cpu_gemm_grouped(pm_backend *be, int trans_b, int rows, int n, int k, int gr
 int cpu_gemm_grouped_wgrad(pm_backend *be, int rows, int m, int n, int groups, pm_ref offsets,
                            pm_ref a, pm_ref d, float beta, pm_ref c) {
     const int32_t *off = pm_i32(offsets);
-    if (check_offsets(be, "gemm_grouped_wgrad", off, groups, rows) != PM_OK) return PM_ERR;
+    if (check_offsets(be, PM_FAULT_GEMM_GROUPED_WGRAD_OFFSET, off, groups, rows) != PM_OK) return PM_ERR;
     for (int g = 0; g < groups; g++) {
         int seg = off[g + 1] - off[g];
         pm_gemm_desc desc = {.trans_a = 1, .m = m, .n = n, .k = seg, .alpha = 1.0f, .beta = beta,

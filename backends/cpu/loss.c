@@ -12,15 +12,9 @@ static double row_lse(const float *x, int V) {
     return m + log(s);
 }
 
-static int check_targets(pm_backend *be, const char *op, const int32_t *t, int N, int V) {
-    for (int i = 0; i < N; i++)
-        if (t[i] >= V) return pm_fail(be, op, "target %d out of range (V=%d)", t[i], V);
-    return PM_OK;
-}
-
 int cpu_xent_fwd(pm_backend *be, pm_ref losses, pm_ref logits, pm_ref targets, int N, int V) {
     const int32_t *t = pm_i32(targets);
-    if (check_targets(be, "xent_fwd", t, N, V) != PM_OK) return PM_ERR;
+    if (cpu_check_indices(be, PM_FAULT_XENT_FWD_TARGET, t, N, V, 1) != PM_OK) return PM_ERR;
 #pragma omp parallel for schedule(static)
     for (int i = 0; i < N; i++) {
         const float *x = pm_f32(logits) + (long)i * V;
@@ -32,7 +26,7 @@ int cpu_xent_fwd(pm_backend *be, pm_ref losses, pm_ref logits, pm_ref targets, i
 int cpu_xent_bwd(pm_backend *be, pm_ref dlogits, pm_ref logits, pm_ref targets, int N, int V,
                  float dloss) {
     const int32_t *t = pm_i32(targets);
-    if (check_targets(be, "xent_bwd", t, N, V) != PM_OK) return PM_ERR;
+    if (cpu_check_indices(be, PM_FAULT_XENT_BWD_TARGET, t, N, V, 1) != PM_OK) return PM_ERR;
 #pragma omp parallel for schedule(static)
     for (int i = 0; i < N; i++) {
         const float *x = pm_f32(logits) + (long)i * V;

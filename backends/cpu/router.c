@@ -66,7 +66,8 @@ int cpu_router_stats(pm_backend *be, pm_ref stats, pm_ref probs, pm_ref lse, pm_
 int cpu_router_bwd(pm_backend *be, pm_ref dlogits, pm_ref probs, pm_ref lse, pm_ref ids,
                    pm_ref dgates, pm_ref stats, int N, int E, int k, float lb_coef,
                    float z_coef) {
-    (void)be;
+    if (cpu_check_indices(be, PM_FAULT_ROUTER_BWD_ID, pm_i32(ids), (long)N * k, E, 0) != PM_OK)
+        return PM_ERR;
     const float *count = pm_f32(stats);
 #pragma omp parallel for schedule(static)
     for (int t = 0; t < N; t++) {

@@ -55,9 +55,10 @@ int cuda_scratch(pm_backend *be, const char *op, size_t bytes, void **out) {
     return PM_OK;
 }
 
-long cuda_rows_in(pm_ref r, int cols) {
-    size_t floats = r.buf->bytes / sizeof(float);
-    return cols > 0 && r.off < floats ? (long)((floats - r.off) / (size_t)cols) : 0;
+int cuda_check_experts(pm_backend *be, const char *op, int E) {
+    if (E < 1 || E > CUK_MAX_EXPERTS)
+        return pm_fail(be, op, "%d experts: the CUDA kernels take 1..%d", E, CUK_MAX_EXPERTS);
+    return PM_OK;
 }
 
 /* ---- devices ---- */
@@ -152,36 +153,7 @@ static int cuda_open(pm_backend *be, int device) {
         return PM_ERR;
     }
     be->gemm_impls = cuda_gemm_impls;
-    be->ops = (pm_ops){
-        .gemm = cuda_gemm,
-        .gemm_grouped = cuda_gemm_grouped,
-        .gemm_grouped_wgrad = cuda_gemm_grouped_wgrad,
-        .encoder_fwd = cuda_encoder_fwd,
-        .encoder_bwd = cuda_encoder_bwd,
-        .add = cuda_add,
-        .fill = cuda_fill,
-        .gelu_fwd = cuda_gelu_fwd,
-        .gelu_bwd = cuda_gelu_bwd,
-        .bias_add = cuda_bias_add,
-        .bias_grad = cuda_bias_grad,
-        .layernorm_fwd = cuda_layernorm_fwd,
-        .layernorm_bwd = cuda_layernorm_bwd,
-        .attention_fwd = cuda_attention_fwd,
-        .attention_bwd = cuda_attention_bwd,
-        .xent_fwd = cuda_xent_fwd,
-        .xent_bwd = cuda_xent_bwd,
-        .router_fwd = cuda_router_fwd,
-        .router_stats = cuda_router_stats,
-        .router_bwd = cuda_router_bwd,
-        .moe_plan = cuda_moe_plan,
-        .moe_permute = cuda_moe_permute,
-        .moe_permute_bwd = cuda_moe_permute_bwd,
-        .moe_combine = cuda_moe_combine,
-        .moe_combine_bwd = cuda_moe_combine_bwd,
-        .add_noise = cuda_add_noise,
-        .sumsq = cuda_sumsq,
-        .adamw = cuda_adamw,
-    };
+    be->ops = PM_OP_TABLE(cuda);
     return PM_OK;
 }
 
@@ -210,24 +182,6 @@ static void cuda_free(pm_backend *be, pm_buf *buf) {
         cuda_check(be, "free", cudaFree(buf->handle));
 }
 
-/* What each fault site reports: the op, and what the bad value was. */
-static const struct {
-    const char *op, *what;
-} fault_sites[CUK_FAULT_COUNT] = {
-    [CUK_FAULT_ENCODER_FWD_TOKEN] = {"encoder_fwd", "token id"},
-    [CUK_FAULT_ENCODER_BWD_TOKEN] = {"encoder_bwd", "token id"},
-    [CUK_FAULT_XENT_FWD_TARGET] = {"xent_fwd", "target"},
-    [CUK_FAULT_XENT_BWD_TARGET] = {"xent_bwd", "target"},
-    [CUK_FAULT_ROUTER_BWD_ID] = {"router_bwd", "expert id"},
-    [CUK_FAULT_MOE_PLAN_ID] = {"moe_plan", "expert id"},
-    [CUK_FAULT_MOE_PERMUTE_SLOT] = {"moe_permute", "slot"},
-    [CUK_FAULT_MOE_PERMUTE_BWD_SLOT] = {"moe_permute_bwd", "slot"},
-    [CUK_FAULT_MOE_COMBINE_SLOT] = {"moe_combine", "slot"},
-    [CUK_FAULT_MOE_COMBINE_BWD_SLOT] = {"moe_combine_bwd", "slot"},
-    [CUK_FAULT_GEMM_GROUPED_OFFSET] = {"gemm_grouped", "segment offset"},
-    [CUK_FAULT_GEMM_GROUPED_WGRAD_OFFSET] = {"gemm_grouped_wgrad", "segment offset"},
-};
-
 /* Waits for the stream (after the copies already enqueued), then turns a fault the kernels
  * recorded into the backend's error and clears the record. */
 static int finish(pm_backend *be, const char *op) {
@@ -237,17 +191,10 @@ static int finish(pm_backend *be, const char *op) {
                                            cx->stream)) != PM_OK ||
         cuda_check(be, op, cudaStreamSynchronize(cx->stream)) != PM_OK)
         return PM_ERR;
-    if (f.site == CUK_FAULT_NONE) return PM_OK;
+    if (f.site == PM_FAULT_NONE) return PM_OK;
     if (cuda_check(be, op, cudaMemsetAsync(cx->fault, 0, sizeof f, cx->stream)) != PM_OK)
         return PM_ERR;
-    if (f.site < 0 || f.site >= CUK_FAULT_COUNT || !fault_sites[f.site].op)
-        return pm_fail(be, op, "unknown device fault %d", f.site);
-    if (f.site == CUK_FAULT_GEMM_GROUPED_OFFSET || f.site == CUK_FAULT_GEMM_GROUPED_WGRAD_OFFSET)
-        return pm_fail(be, fault_sites[f.site].op,
-                       "offsets are not a non-decreasing partition of %d rows (offset %d)",
-                       f.limit - 1, f.value);
-    return pm_fail(be, fault_sites[f.site].op, "%s %d outside 0..%d (found on the device)",
-                   fault_sites[f.site].what, f.value, f.limit - 1);
+    return pm_fault_fail(be, (pm_fault){f.site, f.value, f.limit});
 }
 
 static int cuda_upload(pm_backend *be, pm_buf *buf, const void *src, size_t off, size_t bytes) {

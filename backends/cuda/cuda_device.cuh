@@ -78,7 +78,7 @@ template <typename F> __device__ float column_sum(int lo, int hi, int cols, F va
 
 /* Records the first bad input; later ones are dropped. */
 __device__ __forceinline__ void report_fault(cuk_fault *f, int site, int value, int limit) {
-    if (atomicCAS(&f->site, CUK_FAULT_NONE, site) == CUK_FAULT_NONE) {
+    if (atomicCAS(&f->site, PM_FAULT_NONE, site) == PM_FAULT_NONE) {
         f->value = value;
         f->limit = limit;
     }

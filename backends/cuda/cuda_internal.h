@@ -1,5 +1,6 @@
 /* The CUDA backend's host side: its context, error mapping, and the op entry points
- * (cuda_gemm.c, cuda_attention.c, cuda_ops.c) that cuda_backend.c puts in the op table.
+ * (cuda_<family>.c, one op family per file as in backends/cpu/) that cuda_backend.c puts in
+ * the op table.
  * Buffers hold device pointers; pm_f32/pm_i32 only do the address arithmetic on them. */
 #ifndef POLYMOE_CUDA_INTERNAL_H
 #define POLYMOE_CUDA_INTERNAL_H
@@ -34,46 +35,14 @@ int cuda_blas_check(pm_backend *be, const char *op, cublasStatus_t status);
  * It grows geometrically, so after warm-up no op allocates. */
 int cuda_scratch(pm_backend *be, const char *op, size_t bytes, void **out);
 
-/* Rows of `cols` floats that fit in r's buffer from element r.off on. */
-long cuda_rows_in(pm_ref r, int cols);
+/* PM_OK when E experts fit the router and plan kernels (1..CUK_MAX_EXPERTS); else fails `op`. */
+int cuda_check_experts(pm_backend *be, const char *op, int E);
 
 /* The selected GEMM implementation on one batched product of device matrices. */
 int cuda_matmul(pm_backend *be, const char *op, const pm_gemm_desc *d, const float *a,
                 const float *b, float *c);
 
-int cuda_gemm(pm_backend *, const pm_gemm_desc *, pm_ref, pm_ref, pm_ref);
-int cuda_gemm_grouped(pm_backend *, int, int, int, int, int, pm_ref, pm_ref, pm_ref, float,
-                      pm_ref);
-int cuda_gemm_grouped_wgrad(pm_backend *, int, int, int, int, pm_ref, pm_ref, pm_ref, float,
-                            pm_ref);
-int cuda_attention_fwd(pm_backend *, pm_ref, pm_ref, pm_ref, int, int, int, int);
-int cuda_attention_bwd(pm_backend *, pm_ref, pm_ref, pm_ref, pm_ref, pm_ref, int, int, int, int);
-int cuda_encoder_fwd(pm_backend *, pm_ref, pm_ref, pm_ref, pm_ref, int, int, int);
-int cuda_encoder_bwd(pm_backend *, pm_ref, pm_ref, pm_ref, pm_ref, int, int, int);
-int cuda_add(pm_backend *, pm_ref, pm_ref, pm_ref, size_t);
-int cuda_fill(pm_backend *, pm_ref, size_t, float);
-int cuda_gelu_fwd(pm_backend *, pm_ref, pm_ref, size_t);
-int cuda_gelu_bwd(pm_backend *, pm_ref, pm_ref, pm_ref, size_t);
-int cuda_bias_add(pm_backend *, pm_ref, pm_ref, int, int, int, pm_ref);
-int cuda_bias_grad(pm_backend *, pm_ref, pm_ref, int, int, int, pm_ref);
-int cuda_add_noise(pm_backend *, pm_ref, size_t, float, uint32_t);
-int cuda_layernorm_fwd(pm_backend *, pm_ref, pm_ref, pm_ref, pm_ref, pm_ref, pm_ref, int, int);
-int cuda_layernorm_bwd(pm_backend *, pm_ref, pm_ref, pm_ref, pm_ref, pm_ref, pm_ref, pm_ref,
-                       pm_ref, int, int);
-int cuda_xent_fwd(pm_backend *, pm_ref, pm_ref, pm_ref, int, int);
-int cuda_xent_bwd(pm_backend *, pm_ref, pm_ref, pm_ref, int, int, float);
-int cuda_router_fwd(pm_backend *, pm_ref, pm_ref, pm_ref, pm_ref, pm_ref, int, int, int);
-int cuda_router_stats(pm_backend *, pm_ref, pm_ref, pm_ref, pm_ref, int, int, int);
-int cuda_router_bwd(pm_backend *, pm_ref, pm_ref, pm_ref, pm_ref, pm_ref, pm_ref, int, int, int,
-                    float, float);
-int cuda_moe_plan(pm_backend *, pm_ref, pm_ref, pm_ref, int, int, int, int);
-int cuda_moe_permute(pm_backend *, pm_ref, pm_ref, pm_ref, int, int, int);
-int cuda_moe_permute_bwd(pm_backend *, pm_ref, pm_ref, pm_ref, int, int, int);
-int cuda_moe_combine(pm_backend *, pm_ref, pm_ref, pm_ref, pm_ref, int, int, int);
-int cuda_moe_combine_bwd(pm_backend *, pm_ref, pm_ref, pm_ref, pm_ref, pm_ref, pm_ref, int, int,
-                         int);
-int cuda_sumsq(pm_backend *, pm_ref, pm_ref, size_t);
-int cuda_adamw(pm_backend *, pm_ref, pm_ref, pm_ref, pm_ref, size_t, float, float, float, float,
-               float, int, float);
+/* cuda_<op> for every op: cuda_gemm.c, cuda_attention.c, and one file per family. */
+PM_DECLARE_OPS(cuda)
 
 #endif

@@ -12,30 +12,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kernels/fault_sites.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-/* Where a bad input was found; the host reports "<op>: <what> <value> outside 0..<limit-1>". */
-typedef enum {
-    CUK_FAULT_NONE,
-    CUK_FAULT_ENCODER_FWD_TOKEN,
-    CUK_FAULT_ENCODER_BWD_TOKEN,
-    CUK_FAULT_XENT_FWD_TARGET,
-    CUK_FAULT_XENT_BWD_TARGET,
-    CUK_FAULT_ROUTER_BWD_ID,
-    CUK_FAULT_MOE_PLAN_ID,
-    CUK_FAULT_MOE_PERMUTE_SLOT,
-    CUK_FAULT_MOE_PERMUTE_BWD_SLOT,
-    CUK_FAULT_MOE_COMBINE_SLOT,
-    CUK_FAULT_MOE_COMBINE_BWD_SLOT,
-    CUK_FAULT_GEMM_GROUPED_OFFSET,
-    CUK_FAULT_GEMM_GROUPED_WGRAD_OFFSET,
-    CUK_FAULT_COUNT
-} cuk_fault_site;
-
+/* The fault record of kernels/fault_sites.h (pm_fault on the host side). */
 typedef struct {
-    int site;   /* cuk_fault_site of the first bad input, CUK_FAULT_NONE when all were good */
+    int site;   /* PM_FAULT_* of the first bad input, PM_FAULT_NONE when all were good */
     int value;  /* the bad value */
     int limit;  /* values must lie in 0..limit-1 */
 } cuk_fault;

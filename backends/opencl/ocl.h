@@ -51,6 +51,8 @@ typedef struct {
     ocl_tile tile;
     int gemm;               /* OCL_GEMM_OWN or OCL_GEMM_CLBLAST */
     pm_buf scratch;         /* grows on demand: dispatch-plan prefixes, sumsq partials */
+    cl_mem fault;           /* the fault record of kernels/fault_sites.h */
+    pm_fault fault_seen;    /* its host copy, read at every sync point */
 } ocl_ctx;
 
 static inline ocl_ctx *ocl(pm_backend *be) { return be->ctx; }
@@ -70,7 +72,7 @@ const char *ocl_strerror(cl_int err);
 int ocl_build(pm_backend *be);
 
 typedef enum { OCL_ARG_REF, OCL_ARG_INT, OCL_ARG_UINT, OCL_ARG_FLOAT, OCL_ARG_ULONG,
-               OCL_ARG_LONG } ocl_arg_kind;
+               OCL_ARG_LONG, OCL_ARG_MEM } ocl_arg_kind;
 
 /* One kernel argument; a pm_ref becomes two: the buffer and its element offset. */
 typedef struct {
@@ -82,6 +84,7 @@ typedef struct {
         cl_float f;
         cl_ulong ul;
         cl_long l;
+        cl_mem mem;
     };
 } ocl_arg;
 
@@ -91,6 +94,8 @@ typedef struct {
 #define A_FLOAT(v) ((ocl_arg){OCL_ARG_FLOAT, .f = (cl_float)(v)})
 #define A_SIZE(v) ((ocl_arg){OCL_ARG_ULONG, .ul = (cl_ulong)(v)})
 #define A_LONG(v) ((ocl_arg){OCL_ARG_LONG, .l = (cl_long)(v)})
+/* The fault record, the last argument of every kernel that checks indices. */
+#define A_FAULT(be) ((ocl_arg){OCL_ARG_MEM, .mem = ocl(be)->fault})
 
 /* An ND-range: `global` counts work-items and is rounded up to whole work-groups. */
 typedef struct {
@@ -131,39 +136,6 @@ int ocl_gemm_kind(const char *impl); /* OCL_GEMM_OWN or OCL_GEMM_CLBLAST */
 
 /* ---- ops ---- */
 
-int ocl_gemm(pm_backend *, const pm_gemm_desc *, pm_ref, pm_ref, pm_ref);
-int ocl_gemm_grouped(pm_backend *, int, int, int, int, int, pm_ref, pm_ref, pm_ref, float,
-                     pm_ref);
-int ocl_gemm_grouped_wgrad(pm_backend *, int, int, int, int, pm_ref, pm_ref, pm_ref, float,
-                           pm_ref);
-int ocl_encoder_fwd(pm_backend *, pm_ref, pm_ref, pm_ref, pm_ref, int, int, int);
-int ocl_encoder_bwd(pm_backend *, pm_ref, pm_ref, pm_ref, pm_ref, int, int, int);
-int ocl_add(pm_backend *, pm_ref, pm_ref, pm_ref, size_t);
-int ocl_fill(pm_backend *, pm_ref, size_t, float);
-int ocl_gelu_fwd(pm_backend *, pm_ref, pm_ref, size_t);
-int ocl_gelu_bwd(pm_backend *, pm_ref, pm_ref, pm_ref, size_t);
-int ocl_bias_add(pm_backend *, pm_ref, pm_ref, int, int, int, pm_ref);
-int ocl_bias_grad(pm_backend *, pm_ref, pm_ref, int, int, int, pm_ref);
-int ocl_add_noise(pm_backend *, pm_ref, size_t, float, uint32_t);
-int ocl_layernorm_fwd(pm_backend *, pm_ref, pm_ref, pm_ref, pm_ref, pm_ref, pm_ref, int, int);
-int ocl_layernorm_bwd(pm_backend *, pm_ref, pm_ref, pm_ref, pm_ref, pm_ref, pm_ref, pm_ref,
-                      pm_ref, int, int);
-int ocl_attention_fwd(pm_backend *, pm_ref, pm_ref, pm_ref, int, int, int, int);
-int ocl_attention_bwd(pm_backend *, pm_ref, pm_ref, pm_ref, pm_ref, pm_ref, int, int, int, int);
-int ocl_xent_fwd(pm_backend *, pm_ref, pm_ref, pm_ref, int, int);
-int ocl_xent_bwd(pm_backend *, pm_ref, pm_ref, pm_ref, int, int, float);
-int ocl_router_fwd(pm_backend *, pm_ref, pm_ref, pm_ref, pm_ref, pm_ref, int, int, int);
-int ocl_router_stats(pm_backend *, pm_ref, pm_ref, pm_ref, pm_ref, int, int, int);
-int ocl_router_bwd(pm_backend *, pm_ref, pm_ref, pm_ref, pm_ref, pm_ref, pm_ref, int, int, int,
-                   float, float);
-int ocl_moe_plan(pm_backend *, pm_ref, pm_ref, pm_ref, int, int, int, int);
-int ocl_moe_permute(pm_backend *, pm_ref, pm_ref, pm_ref, int, int, int);
-int ocl_moe_permute_bwd(pm_backend *, pm_ref, pm_ref, pm_ref, int, int, int);
-int ocl_moe_combine(pm_backend *, pm_ref, pm_ref, pm_ref, pm_ref, int, int, int);
-int ocl_moe_combine_bwd(pm_backend *, pm_ref, pm_ref, pm_ref, pm_ref, pm_ref, pm_ref, int, int,
-                        int);
-int ocl_sumsq(pm_backend *, pm_ref, pm_ref, size_t);
-int ocl_adamw(pm_backend *, pm_ref, pm_ref, pm_ref, pm_ref, size_t, float, float, float, float,
-              float, int, float);
+PM_DECLARE_OPS(ocl)
 
 #endif

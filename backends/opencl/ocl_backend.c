@@ -22,6 +22,7 @@ static void ocl_close(pm_backend *be) {
         if (c->kernels[k]) clReleaseKernel(c->kernels[k]);
     if (c->program) clReleaseProgram(c->program);
     if (c->scratch.handle) clReleaseMemObject(c->scratch.handle);
+    if (c->fault) clReleaseMemObject(c->fault);
     if (c->queue) clReleaseCommandQueue(c->queue);
     if (c->context) clReleaseContext(c->context);
     /* CLBlast caches programs per context; drop them with ours (a later user rebuilds). */
@@ -51,6 +52,10 @@ static int open_device(pm_backend *be, int device) {
     c->queue = clCreateCommandQueue(c->context, c->device, 0, &err);
     if (!c->queue)
         return pm_fail(be, "open", "clCreateCommandQueue: %s (%d)", ocl_strerror(err), err);
+    pm_fault none = {PM_FAULT_NONE, 0, 0};
+    c->fault = clCreateBuffer(c->context, CL_MEM_READ_WRITE | CL_MEM_COPY_HOST_PTR, sizeof none,
+                              &none, &err);
+    if (!c->fault) return pm_fail(be, "open", "fault record: %s (%d)", ocl_strerror(err), err);
     return PM_OK;
 }
 
@@ -65,36 +70,7 @@ static int ocl_open(pm_backend *be, int device) {
     be->gemm_impls = ocl_gemm_impls(c->device);
     be->gemm_impl = 0;
     c->gemm = ocl_gemm_kind(be->gemm_impls[0]);
-    be->ops = (pm_ops){
-        .gemm = ocl_gemm,
-        .gemm_grouped = ocl_gemm_grouped,
-        .gemm_grouped_wgrad = ocl_gemm_grouped_wgrad,
-        .encoder_fwd = ocl_encoder_fwd,
-        .encoder_bwd = ocl_encoder_bwd,
-        .add = ocl_add,
-        .fill = ocl_fill,
-        .gelu_fwd = ocl_gelu_fwd,
-        .gelu_bwd = ocl_gelu_bwd,
-        .bias_add = ocl_bias_add,
-        .bias_grad = ocl_bias_grad,
-        .layernorm_fwd = ocl_layernorm_fwd,
-        .layernorm_bwd = ocl_layernorm_bwd,
-        .attention_fwd = ocl_attention_fwd,
-        .attention_bwd = ocl_attention_bwd,
-        .xent_fwd = ocl_xent_fwd,
-        .xent_bwd = ocl_xent_bwd,
-        .router_fwd = ocl_router_fwd,
-        .router_stats = ocl_router_stats,
-        .router_bwd = ocl_router_bwd,
-        .moe_plan = ocl_moe_plan,
-        .moe_permute = ocl_moe_permute,
-        .moe_permute_bwd = ocl_moe_permute_bwd,
-        .moe_combine = ocl_moe_combine,
-        .moe_combine_bwd = ocl_moe_combine_bwd,
-        .add_noise = ocl_add_noise,
-        .sumsq = ocl_sumsq,
-        .adamw = ocl_adamw,
-    };
+    be->ops = PM_OP_TABLE(ocl);
     return PM_OK;
 }
 
@@ -142,17 +118,40 @@ static int ocl_upload(pm_backend *be, pm_buf *buf, const void *src, size_t off, 
                              : pm_fail(be, "upload", "%s (%d)", ocl_strerror(err), err);
 }
 
+/* Queues the read of the fault record ahead of a sync point's wait. Reading it at every
+ * download and sync, and not after each op, costs no round trip of its own: the wait that
+ * follows covers it (the queue is in order). */
+static cl_int read_fault(ocl_ctx *c) {
+    return clEnqueueReadBuffer(c->queue, c->fault, CL_FALSE, 0, sizeof c->fault_seen,
+                               &c->fault_seen, 0, NULL, NULL);
+}
+
+/* After the wait: a fault the kernels recorded becomes the backend's error, and the record
+ * is cleared for the ops after it. */
+static int check_fault(pm_backend *be) {
+    ocl_ctx *c = ocl(be);
+    if (c->fault_seen.site == PM_FAULT_NONE) return PM_OK;
+    pm_fault f = c->fault_seen, none = {PM_FAULT_NONE, 0, 0};
+    c->fault_seen = none;
+    clEnqueueWriteBuffer(c->queue, c->fault, CL_TRUE, 0, sizeof none, &none, 0, NULL, NULL);
+    return pm_fault_fail(be, f);
+}
+
 static int ocl_download(pm_backend *be, const pm_buf *buf, void *dst, size_t off, size_t bytes) {
-    /* blocking: waits for every op queued before it */
-    cl_int err = clEnqueueReadBuffer(ocl(be)->queue, buf->handle, CL_TRUE, off, bytes, dst, 0,
-                                     NULL, NULL);
-    return err == CL_SUCCESS ? PM_OK
+    /* blocking: waits for every op queued before it, and for the fault record's read */
+    cl_int err = read_fault(ocl(be));
+    if (err == CL_SUCCESS)
+        err = clEnqueueReadBuffer(ocl(be)->queue, buf->handle, CL_TRUE, off, bytes, dst, 0, NULL,
+                                  NULL);
+    return err == CL_SUCCESS ? check_fault(be)
                              : pm_fail(be, "download", "%s (%d)", ocl_strerror(err), err);
 }
 
 static int ocl_sync(pm_backend *be) {
-    cl_int err = clFinish(ocl(be)->queue);
-    return err == CL_SUCCESS ? PM_OK : pm_fail(be, "sync", "%s (%d)", ocl_strerror(err), err);
+    cl_int err = read_fault(ocl(be));
+    if (err == CL_SUCCESS) err = clFinish(ocl(be)->queue);
+    return err == CL_SUCCESS ? check_fault(be)
+                             : pm_fail(be, "sync", "%s (%d)", ocl_strerror(err), err);
 }
 
 const pm_driver pm_opencl_driver = {

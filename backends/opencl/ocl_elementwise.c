@@ -4,13 +4,15 @@
 int ocl_encoder_fwd(pm_backend *be, pm_ref out, pm_ref tokens, pm_ref wte, pm_ref wpe, int B,
                     int T, int C) {
     return OCL_RUN(be, "encoder_fwd", encoder_fwd, ocl_plane(C, (size_t)B * T), A_REF(out),
-                   A_REF(tokens), A_REF(wte), A_REF(wpe), A_INT(B * T), A_INT(T), A_INT(C));
+                   A_REF(tokens), A_REF(wte), A_REF(wpe), A_INT(B * T), A_INT(T), A_INT(C),
+                   A_LONG(pm_rows_in(wte, C)), A_FAULT(be));
 }
 
 int ocl_encoder_bwd(pm_backend *be, pm_ref dwte, pm_ref dwpe, pm_ref dout, pm_ref tokens, int B,
                     int T, int C) {
     OCL_RUN(be, "encoder_bwd", encoder_bwd_wte, ocl_plane(C, (size_t)B * T), A_REF(dwte),
-            A_REF(dout), A_REF(tokens), A_INT(B * T), A_INT(C));
+            A_REF(dout), A_REF(tokens), A_INT(B * T), A_INT(C), A_LONG(pm_rows_in(dwte, C)),
+            A_FAULT(be));
     return OCL_RUN(be, "encoder_bwd", encoder_bwd_wpe, ocl_plane(C, T), A_REF(dwpe), A_REF(dout),
                    A_INT(B), A_INT(T), A_INT(C));
 }

@@ -96,7 +96,7 @@ int ocl_gemm_grouped(pm_backend *be, int trans_b, int rows, int n, int k, int gr
     size_t row_blocks = blocks(rows, t->tm) + (size_t)groups;
     return OCL_RUN(be, "gemm_grouped", gemm_grouped, tiles(t, row_blocks, blocks(n, t->tn), 1),
                    A_INT(trans_b), A_INT(rows), A_INT(n), A_INT(k), A_INT(groups),
-                   A_FLOAT(beta), A_REF(offsets), A_REF(a), A_REF(b), A_REF(c));
+                   A_FLOAT(beta), A_REF(offsets), A_REF(a), A_REF(b), A_REF(c), A_FAULT(be));
 }
 
 int ocl_gemm_grouped_wgrad(pm_backend *be, int rows, int m, int n, int groups, pm_ref offsets,
@@ -105,5 +105,5 @@ int ocl_gemm_grouped_wgrad(pm_backend *be, int rows, int m, int n, int groups, p
     return OCL_RUN(be, "gemm_grouped_wgrad", gemm_grouped_wgrad,
                    tiles(t, blocks(m, t->tm), blocks(n, t->tn), groups > 0 ? groups : 0),
                    A_INT(rows), A_INT(m), A_INT(n), A_FLOAT(beta), A_REF(offsets), A_REF(a),
-                   A_REF(d), A_REF(c));
+                   A_REF(d), A_REF(c), A_FAULT(be));
 }

@@ -6,12 +6,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The embedded sources, in compile order: common.cl first, as every other file uses it. */
+/* The embedded sources, in compile order: the fault sites shared with the host, then
+ * common.cl, as every other file uses both. */
 #define OCL_SOURCES(X) \
-    X(common) X(gemm) X(elementwise) X(layernorm) X(attention) X(loss) X(router) X(dispatch) \
-    X(optimizer)
+    X(fault_sites, h) X(common, cl) X(gemm, cl) X(elementwise, cl) X(layernorm, cl) \
+    X(attention, cl) X(loss, cl) X(router, cl) X(dispatch, cl) X(optimizer, cl)
 
-#define DECLARE_SOURCE(name) \
+#define DECLARE_SOURCE(name, ext) \
     extern const unsigned char pm_cl_##name[]; \
     extern const size_t pm_cl_##name##_size;
 OCL_SOURCES(DECLARE_SOURCE)
@@ -43,12 +44,12 @@ int ocl_build(pm_backend *be) {
     ocl_ctx *c = ocl(be);
     /* each file behind a #line naming it, so that build logs point into the right file */
     const char *sources[] = {
-#define SOURCE_TEXT(name) "#line 1 \"" #name ".cl\"\n", (const char *)pm_cl_##name,
+#define SOURCE_TEXT(name, ext) "#line 1 \"" #name "." #ext "\"\n", (const char *)pm_cl_##name,
         OCL_SOURCES(SOURCE_TEXT)
 #undef SOURCE_TEXT
     };
     const size_t lengths[] = {
-#define SOURCE_SIZE(name) sizeof("#line 1 \"" #name ".cl\"\n") - 1, pm_cl_##name##_size,
+#define SOURCE_SIZE(name, ext) sizeof("#line 1 \"" #name "." #ext "\"\n") - 1, pm_cl_##name##_size,
         OCL_SOURCES(SOURCE_SIZE)
 #undef SOURCE_SIZE
     };
@@ -92,6 +93,7 @@ static cl_int set_args(cl_kernel k, const ocl_arg *args, int nargs, cl_uint *ind
         case OCL_ARG_FLOAT: err = clSetKernelArg(k, (*index)++, sizeof a->f, &a->f); break;
         case OCL_ARG_ULONG: err = clSetKernelArg(k, (*index)++, sizeof a->ul, &a->ul); break;
         case OCL_ARG_LONG: err = clSetKernelArg(k, (*index)++, sizeof a->l, &a->l); break;
+        case OCL_ARG_MEM: err = clSetKernelArg(k, (*index)++, sizeof a->mem, &a->mem); break;
         }
     }
     return err;

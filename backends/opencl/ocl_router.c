@@ -20,5 +20,5 @@ int ocl_router_bwd(pm_backend *be, pm_ref dlogits, pm_ref probs, pm_ref lse, pm_
                    float z_coef) {
     return OCL_RUN(be, "router_bwd", router_bwd, ocl_items(N, 64), A_REF(dlogits), A_REF(probs),
                    A_REF(lse), A_REF(ids), A_REF(dgates), A_REF(stats), A_INT(N), A_INT(E),
-                   A_INT(k), A_FLOAT(lb_coef), A_FLOAT(z_coef));
+                   A_INT(k), A_FLOAT(lb_coef), A_FLOAT(z_coef), A_FAULT(be));
 }

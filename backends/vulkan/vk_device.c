@@ -272,7 +272,7 @@ static void vk_close(pm_backend *be) {
         vk_stream_destroy(vk);
         vk_kernels_destroy(vk);
         vk_buf_destroy(vk, &vk->scratch);
-        vk_buf_destroy(vk, &vk->status);
+        vk_buf_destroy(vk, &vk->fault);
         vk_mem_destroy(vk, &vk->download);
         vkDestroyDevice(vk->device, NULL);
     }
@@ -311,42 +311,14 @@ static int vk_open(pm_backend *be, int device) {
         return PM_ERR;
     }
     if (create_device(be, vk) != PM_OK || vk_stream_init(be) != PM_OK ||
-        vk_kernels_init(be) != PM_OK || vk_buf_create(be, "open", &vk->status, 16, 1) != PM_OK) {
+        vk_kernels_init(be) != PM_OK ||
+        vk_buf_create(be, "open", &vk->fault, sizeof(pm_fault), 1) != PM_OK) {
         vk_close(be);
         return PM_ERR;
     }
-    memset(((vk_mem *)vk->status.handle)->mapped, 0, 16);
+    memset(((vk_mem *)vk->fault.handle)->mapped, 0, sizeof(pm_fault));
     be->gemm_impls = vk_gemm_impls;
-    be->ops = (pm_ops){
-        .gemm = vk_gemm,
-        .gemm_grouped = vk_gemm_grouped,
-        .gemm_grouped_wgrad = vk_gemm_grouped_wgrad,
-        .encoder_fwd = vk_encoder_fwd,
-        .encoder_bwd = vk_encoder_bwd,
-        .add = vk_add,
-        .fill = vk_fill,
-        .gelu_fwd = vk_gelu_fwd,
-        .gelu_bwd = vk_gelu_bwd,
-        .bias_add = vk_bias_add,
-        .bias_grad = vk_bias_grad,
-        .layernorm_fwd = vk_layernorm_fwd,
-        .layernorm_bwd = vk_layernorm_bwd,
-        .attention_fwd = vk_attention_fwd,
-        .attention_bwd = vk_attention_bwd,
-        .xent_fwd = vk_xent_fwd,
-        .xent_bwd = vk_xent_bwd,
-        .router_fwd = vk_router_fwd,
-        .router_stats = vk_router_stats,
-        .router_bwd = vk_router_bwd,
-        .moe_plan = vk_moe_plan,
-        .moe_permute = vk_moe_permute,
-        .moe_permute_bwd = vk_moe_permute_bwd,
-        .moe_combine = vk_moe_combine,
-        .moe_combine_bwd = vk_moe_combine_bwd,
-        .add_noise = vk_add_noise,
-        .sumsq = vk_sumsq,
-        .adamw = vk_adamw,
-    };
+    be->ops = PM_OP_TABLE(vk);
     return PM_OK;
 }
 

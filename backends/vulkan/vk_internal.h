@@ -26,16 +26,7 @@ enum {
 #define VK_STAGING_BYTES ((VkDeviceSize)16 << 20)
 #define VK_DOWNLOAD_BYTES ((VkDeviceSize)64 << 20)
 
-/* Bits kernels set in the status word when they meet invalid input (vk_status_message). */
-enum {
-    VK_ST_TOKEN = 1u,   /* encoder: token id negative or past wte */
-    VK_ST_TARGET = 2u,  /* xent: target >= V */
-    VK_ST_EXPERT = 4u,  /* moe_plan: expert id outside 0..E-1 */
-    VK_ST_OFFSETS = 8u, /* grouped GEMM / bias: offsets not a partition of rows */
-    VK_ST_SLOT = 16u,   /* dispatch: slot past the end of the permuted buffer */
-};
-
-/* A VkBuffer with its own memory; `mapped` is set for host-visible ones (staging, status). */
+/* A VkBuffer with its own memory; `mapped` is set for host-visible ones (staging, fault). */
 typedef struct {
     VkBuffer buffer;
     VkDeviceMemory memory;
@@ -67,8 +58,8 @@ typedef struct {
 /* ---- kernels ---- */
 
 /* Every kernel (kernels/vulkan/<name>.comp): its number of buffer bindings and the mask of
- * the bindings it writes (the status word, always last when a kernel has one, is left out:
- * kernels only set bits in it). Outputs come first in every kernel. */
+ * the bindings it writes (the fault record, always last when a kernel has one, is left out:
+ * kernels only claim it once). Outputs come first in every kernel. */
 #define VK_KERNELS(X)                                                                      \
     X(gemm, 5, 0x4)                                                                        \
     X(encoder_fwd, 5, 0x1) X(encoder_bwd, 5, 0x3)                                          \
@@ -78,7 +69,7 @@ typedef struct {
     X(attention_scores, 2, 0x1) X(attention_out, 3, 0x1)                                   \
     X(attention_bwd_scores, 4, 0x1) X(attention_bwd_grads, 5, 0x1)                         \
     X(xent_fwd, 4, 0x1) X(xent_bwd, 4, 0x1)                                                \
-    X(router_fwd, 5, 0xf) X(router_stats, 4, 0x1) X(router_bwd, 6, 0x1)                    \
+    X(router_fwd, 5, 0xf) X(router_stats, 4, 0x1) X(router_bwd, 7, 0x1)                    \
     X(plan_histogram, 3, 0x1) X(plan_offsets, 2, 0x3) X(plan_scatter, 4, 0x1)              \
     X(moe_permute, 4, 0x1) X(moe_permute_bwd, 4, 0x1) X(moe_combine, 5, 0x1)               \
     X(moe_combine_bwd, 7, 0x3)                                                             \
@@ -116,7 +107,7 @@ typedef struct {
     int current; /* the batch being recorded */
     vk_hazards hazards;
 
-    pm_buf status;   /* the status word kernels flag invalid input in (host-visible) */
+    pm_buf fault;    /* the fault record of kernels/fault_sites.h (host-visible) */
     vk_mem download; /* staging for downloads, grown on demand */
     pm_buf scratch;  /* device scratch for multi-pass ops, grown on demand */
 } vk_ctx;
@@ -130,7 +121,7 @@ const char *vk_result_name(VkResult r);
 int vk_mem_create(pm_backend *be, const char *op, vk_mem *m, VkDeviceSize size,
                   VkBufferUsageFlags usage, int host_visible);
 void vk_mem_destroy(vk_ctx *vk, vk_mem *m);
-/* A pm_buf of the backend's own (status word, scratch) around a new vk_mem. */
+/* A pm_buf of the backend's own (fault record, scratch) around a new vk_mem. */
 int vk_buf_create(pm_backend *be, const char *op, pm_buf *buf, size_t bytes, int host_visible);
 void vk_buf_destroy(vk_ctx *vk, pm_buf *buf);
 /* Scratch of at least `bytes` (4-byte elements), valid until the next call. */
@@ -152,7 +143,7 @@ void vk_access(vk_ctx *vk, vk_batch *b, int n, const VkBuffer *bufs, unsigned wr
 int vk_command_done(pm_backend *be, const char *op);
 /* Submits the recording batch (if it holds anything) without waiting. */
 int vk_submit(pm_backend *be, const char *op);
-/* Submits, waits for every batch and checks the status word. */
+/* Submits, waits for every batch and checks the fault record. */
 int vk_sync(pm_backend *be);
 /* Frees `m` once the commands recorded so far have completed. */
 int vk_retire(pm_backend *be, vk_mem *m);
@@ -165,8 +156,8 @@ typedef struct {
 } vk_arg;
 
 #define VK_ARGS(...) ((const vk_arg[]){__VA_ARGS__})
-/* The status word as a kernel argument (never a hazard: kernels only set bits in it). */
-vk_arg vk_status_arg(pm_backend *be);
+/* The fault record as a kernel argument (never a hazard: kernels only claim it once). */
+vk_arg vk_fault_arg(pm_backend *be);
 
 /* Records one dispatch of `kernel`. `push` starts with one uint32 element offset per binding,
  * which this fills in (each argument is bound through an aligned window of its buffer);
@@ -187,39 +178,8 @@ void vk_kernels_destroy(vk_ctx *vk);
 VkPipeline vk_pipeline(pm_backend *be, const char *op, vk_kernel kernel);
 int vk_bindings(vk_kernel kernel);
 unsigned vk_writes(vk_kernel kernel); /* bit i: binding i is written */
-const char *vk_status_message(uint32_t bits);
 
 /* The ops, one family per file. */
-int vk_gemm(pm_backend *, const pm_gemm_desc *, pm_ref, pm_ref, pm_ref);
-int vk_gemm_grouped(pm_backend *, int, int, int, int, int, pm_ref, pm_ref, pm_ref, float, pm_ref);
-int vk_gemm_grouped_wgrad(pm_backend *, int, int, int, int, pm_ref, pm_ref, pm_ref, float, pm_ref);
-int vk_encoder_fwd(pm_backend *, pm_ref, pm_ref, pm_ref, pm_ref, int, int, int);
-int vk_encoder_bwd(pm_backend *, pm_ref, pm_ref, pm_ref, pm_ref, int, int, int);
-int vk_add(pm_backend *, pm_ref, pm_ref, pm_ref, size_t);
-int vk_fill(pm_backend *, pm_ref, size_t, float);
-int vk_gelu_fwd(pm_backend *, pm_ref, pm_ref, size_t);
-int vk_gelu_bwd(pm_backend *, pm_ref, pm_ref, pm_ref, size_t);
-int vk_bias_add(pm_backend *, pm_ref, pm_ref, int, int, int, pm_ref);
-int vk_bias_grad(pm_backend *, pm_ref, pm_ref, int, int, int, pm_ref);
-int vk_add_noise(pm_backend *, pm_ref, size_t, float, uint32_t);
-int vk_layernorm_fwd(pm_backend *, pm_ref, pm_ref, pm_ref, pm_ref, pm_ref, pm_ref, int, int);
-int vk_layernorm_bwd(pm_backend *, pm_ref, pm_ref, pm_ref, pm_ref, pm_ref, pm_ref, pm_ref, pm_ref,
-                     int, int);
-int vk_attention_fwd(pm_backend *, pm_ref, pm_ref, pm_ref, int, int, int, int);
-int vk_attention_bwd(pm_backend *, pm_ref, pm_ref, pm_ref, pm_ref, pm_ref, int, int, int, int);
-int vk_xent_fwd(pm_backend *, pm_ref, pm_ref, pm_ref, int, int);
-int vk_xent_bwd(pm_backend *, pm_ref, pm_ref, pm_ref, int, int, float);
-int vk_router_fwd(pm_backend *, pm_ref, pm_ref, pm_ref, pm_ref, pm_ref, int, int, int);
-int vk_router_stats(pm_backend *, pm_ref, pm_ref, pm_ref, pm_ref, int, int, int);
-int vk_router_bwd(pm_backend *, pm_ref, pm_ref, pm_ref, pm_ref, pm_ref, pm_ref, int, int, int,
-                  float, float);
-int vk_moe_plan(pm_backend *, pm_ref, pm_ref, pm_ref, int, int, int, int);
-int vk_moe_permute(pm_backend *, pm_ref, pm_ref, pm_ref, int, int, int);
-int vk_moe_permute_bwd(pm_backend *, pm_ref, pm_ref, pm_ref, int, int, int);
-int vk_moe_combine(pm_backend *, pm_ref, pm_ref, pm_ref, pm_ref, int, int, int);
-int vk_moe_combine_bwd(pm_backend *, pm_ref, pm_ref, pm_ref, pm_ref, pm_ref, pm_ref, int, int, int);
-int vk_sumsq(pm_backend *, pm_ref, pm_ref, size_t);
-int vk_adamw(pm_backend *, pm_ref, pm_ref, pm_ref, pm_ref, size_t, float, float, float, float,
-             float, int, float);
+PM_DECLARE_OPS(vk)
 
 #endif

@@ -31,16 +31,6 @@ static const vk_kernel_info kernels[VK_KERNEL_COUNT] = {
 int vk_bindings(vk_kernel kernel) { return kernels[kernel].bindings; }
 unsigned vk_writes(vk_kernel kernel) { return kernels[kernel].writes; }
 
-const char *vk_status_message(uint32_t bits) {
-    if (bits & VK_ST_TOKEN) return "encoder: a token id is negative or past the rows of wte";
-    if (bits & VK_ST_TARGET) return "xent: a target is >= V";
-    if (bits & VK_ST_EXPERT) return "moe_plan: an expert id is outside 0..E-1";
-    if (bits & VK_ST_OFFSETS)
-        return "gemm_grouped: offsets are not a non-decreasing partition of the rows";
-    if (bits & VK_ST_SLOT) return "moe dispatch: a slot is past the end of the permuted buffer";
-    return "a kernel reported invalid input";
-}
-
 static uint32_t pow2_at_most(uint32_t v) {
     uint32_t p = 1;
     while (p * 2 <= v) p *= 2;

@@ -1,7 +1,7 @@
 /* MoE dispatch: the plan as histogram per chunk -> scan -> stable scatter (three kernels,
  * chunk counts in scratch, nothing read back), permute and combine with their backwards.
  * Arguments indexed by slots are bound to the end of their buffer; kernels check slots
- * against it and report overflows through the status word. */
+ * against it and report overflows in the fault record. */
 #include "vk_internal.h"
 
 int vk_moe_plan(pm_backend *be, pm_ref offsets, pm_ref slots, pm_ref ids, int N, int E, int k,
@@ -25,7 +25,7 @@ int vk_moe_plan(pm_backend *be, pm_ref offsets, pm_ref slots, pm_ref ids, int N,
         uint32_t off[4], A, E;
         int32_t capacity;
     } s = {.A = (uint32_t)A, .E = (uint32_t)E, .capacity = capacity};
-    if (vk_dispatch(be, "moe_plan", VK_K_plan_histogram, VK_ARGS(c, {ids, A}, vk_status_arg(be)),
+    if (vk_dispatch(be, "moe_plan", VK_K_plan_histogram, VK_ARGS(c, {ids, A}, vk_fault_arg(be)),
                     &h, sizeof h, vk_groups(be, chunks, 1), 1, 1) != PM_OK ||
         vk_dispatch(be, "moe_plan", VK_K_plan_offsets, VK_ARGS({offsets, (size_t)E + 1}, c), &o,
                     sizeof o, 1, 1, 1) != PM_OK)
@@ -44,7 +44,7 @@ int vk_moe_permute(pm_backend *be, pm_ref xp, pm_ref x, pm_ref slots, int N, int
     size_t n = (size_t)N * k * C;
     return vk_dispatch(
         be, "moe_permute", VK_K_moe_permute,
-        VK_ARGS({xp, 0}, {x, (size_t)N * C}, {slots, (size_t)N * k}, vk_status_arg(be)), &pc,
+        VK_ARGS({xp, 0}, {x, (size_t)N * C}, {slots, (size_t)N * k}, vk_fault_arg(be)), &pc,
         sizeof pc, vk_groups(be, n, vk_wg(be, VK_K_moe_permute)), 1, 1);
 }
 
@@ -52,7 +52,7 @@ int vk_moe_permute_bwd(pm_backend *be, pm_ref dx, pm_ref dxp, pm_ref slots, int 
     move_push pc = {.N = (uint32_t)N, .k = (uint32_t)k, .C = (uint32_t)C};
     size_t n = (size_t)N * C;
     return vk_dispatch(be, "moe_permute_bwd", VK_K_moe_permute_bwd,
-                       VK_ARGS({dx, n}, {dxp, 0}, {slots, (size_t)N * k}, vk_status_arg(be)), &pc,
+                       VK_ARGS({dx, n}, {dxp, 0}, {slots, (size_t)N * k}, vk_fault_arg(be)), &pc,
                        sizeof pc, vk_groups(be, n, vk_wg(be, VK_K_moe_permute_bwd)), 1, 1);
 }
 
@@ -63,7 +63,7 @@ int vk_moe_combine(pm_backend *be, pm_ref y, pm_ref yp, pm_ref slots, pm_ref gat
     } pc = {.N = (uint32_t)N, .k = (uint32_t)k, .C = (uint32_t)C};
     size_t n = (size_t)N * C, nk = (size_t)N * k;
     return vk_dispatch(be, "moe_combine", VK_K_moe_combine,
-                       VK_ARGS({y, n}, {yp, 0}, {slots, nk}, {gates, nk}, vk_status_arg(be)), &pc,
+                       VK_ARGS({y, n}, {yp, 0}, {slots, nk}, {gates, nk}, vk_fault_arg(be)), &pc,
                        sizeof pc, vk_groups(be, n, vk_wg(be, VK_K_moe_combine)), 1, 1);
 }
 
@@ -75,6 +75,6 @@ int vk_moe_combine_bwd(pm_backend *be, pm_ref dyp, pm_ref dgates, pm_ref dy, pm_
     size_t nk = (size_t)N * k;
     return vk_dispatch(be, "moe_combine_bwd", VK_K_moe_combine_bwd,
                        VK_ARGS({dyp, 0}, {dgates, nk}, {dy, (size_t)N * C}, {yp, 0}, {slots, nk},
-                               {gates, nk}, vk_status_arg(be)),
+                               {gates, nk}, vk_fault_arg(be)),
                        &pc, sizeof pc, C > 0 ? vk_groups(be, nk, 1) : 0, 1, 1);
 }

@@ -8,7 +8,7 @@ static uint32_t spread(pm_backend *be, vk_kernel kernel, size_t n) {
 
 /* The offsets argument of the grouped forms; unused (and maybe NULL) without groups. */
 static vk_arg offsets_arg(pm_backend *be, pm_ref offsets, int groups) {
-    return groups > 0 ? (vk_arg){offsets, (size_t)groups + 1} : vk_status_arg(be);
+    return groups > 0 ? (vk_arg){offsets, (size_t)groups + 1} : vk_fault_arg(be);
 }
 
 int vk_encoder_fwd(pm_backend *be, pm_ref out, pm_ref tokens, pm_ref wte, pm_ref wpe, int B, int T,
@@ -19,7 +19,7 @@ int vk_encoder_fwd(pm_backend *be, pm_ref out, pm_ref tokens, pm_ref wte, pm_ref
     size_t n = (size_t)B * T * C;
     return vk_dispatch(be, "encoder_fwd", VK_K_encoder_fwd,
                        VK_ARGS({out, n}, {tokens, (size_t)B * T}, {wte, 0}, {wpe, (size_t)T * C},
-                               vk_status_arg(be)),
+                               vk_fault_arg(be)),
                        &pc, sizeof pc, spread(be, VK_K_encoder_fwd, n), 1, 1);
 }
 
@@ -30,7 +30,7 @@ int vk_encoder_bwd(pm_backend *be, pm_ref dwte, pm_ref dwpe, pm_ref dout, pm_ref
     } pc = {.B = (uint32_t)B, .T = (uint32_t)T, .C = (uint32_t)C};
     return vk_dispatch(be, "encoder_bwd", VK_K_encoder_bwd,
                        VK_ARGS({dwte, 0}, {dwpe, (size_t)T * C}, {dout, (size_t)B * T * C},
-                               {tokens, (size_t)B * T}, vk_status_arg(be)),
+                               {tokens, (size_t)B * T}, vk_fault_arg(be)),
                        &pc, sizeof pc, B > 0 ? spread(be, VK_K_encoder_bwd, (size_t)T * C) : 0, 1,
                        1);
 }

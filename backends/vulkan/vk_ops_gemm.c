@@ -23,7 +23,7 @@ static int run(pm_backend *be, const char *op, gemm_push *pc, vk_arg a, vk_arg b
                vk_arg offsets, long grid_rows, long batch) {
     const uint32_t *spec = vk_of(be)->spec[VK_K_gemm];
     uint32_t bm = spec[1], bn = spec[2];
-    return vk_dispatch(be, op, VK_K_gemm, VK_ARGS(a, b, c, offsets, vk_status_arg(be)), pc,
+    return vk_dispatch(be, op, VK_K_gemm, VK_ARGS(a, b, c, offsets, vk_fault_arg(be)), pc,
                        sizeof *pc, (pc->n + bn - 1) / bn, (uint32_t)((grid_rows + bm - 1) / bm),
                        (uint32_t)batch);
 }
@@ -55,7 +55,7 @@ int vk_gemm(pm_backend *be, const pm_gemm_desc *d, pm_ref a, pm_ref b, pm_ref c)
                     .alpha = d->alpha,
                     .beta = d->beta};
     return run(be, "gemm", &pc, (vk_arg){a, na}, (vk_arg){b, nb}, (vk_arg){c, nc},
-               vk_status_arg(be), d->m, d->batch);
+               vk_fault_arg(be), d->m, d->batch);
 }
 
 int vk_gemm_grouped(pm_backend *be, int trans_b, int rows, int n, int k, int groups, pm_ref offsets,

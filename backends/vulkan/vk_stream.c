@@ -58,14 +58,14 @@ void vk_stream_destroy(vk_ctx *vk) {
     if (vk->cmd_pool) vkDestroyCommandPool(vk->device, vk->cmd_pool, NULL);
 }
 
-/* Bits kernels set on invalid input become the backend's error. */
-static int check_status(pm_backend *be) {
-    vk_mem *st = vk_of(be)->status.handle;
-    uint32_t *word = st->mapped;
-    if (!*word) return PM_OK;
-    uint32_t bits = *word;
-    *word = 0;
-    return pm_fail(be, "device check", "%s", vk_status_message(bits));
+/* A fault the kernels recorded becomes the backend's error, and the record is cleared. The
+ * record is host-visible memory read after each batch's fence: no extra round trip. */
+static int check_fault(pm_backend *be) {
+    pm_fault *record = ((vk_mem *)vk_of(be)->fault.handle)->mapped;
+    if (record->site == PM_FAULT_NONE) return PM_OK;
+    pm_fault f = *record;
+    *record = (pm_fault){PM_FAULT_NONE, 0, 0};
+    return pm_fault_fail(be, f);
 }
 
 /* Waits for a submitted batch and makes it ready to record again. */
@@ -79,7 +79,7 @@ static int recycle(pm_backend *be, vk_batch *b) {
     b->staged = 0;
     release_retired(vk, b);
     if (b->pool) vkResetDescriptorPool(vk->device, b->pool, 0);
-    return check_status(be);
+    return check_fault(be);
 }
 
 vk_batch *vk_recording(pm_backend *be, const char *op) {
@@ -142,7 +142,7 @@ int vk_submit(pm_backend *be, const char *op) {
     vk_ctx *vk = vk_of(be);
     vk_batch *b = &vk->batch[vk->current];
     if (!b->recording || b->commands == 0) return PM_OK;
-    /* device writes become visible to the host (downloads, the status word) */
+    /* device writes become visible to the host (downloads, the fault record) */
     barrier(b->cmd, VK_PIPELINE_STAGE_HOST_BIT, VK_ACCESS_HOST_READ_BIT);
     VkResult r = vkEndCommandBuffer(b->cmd);
     if (r == VK_SUCCESS && b->staged && !b->arena.coherent) {
@@ -211,7 +211,9 @@ int vk_retire(pm_backend *be, vk_mem *m) {
     return PM_OK;
 }
 
-vk_arg vk_status_arg(pm_backend *be) { return (vk_arg){pm_at(&vk_of(be)->status, 0), 1}; }
+vk_arg vk_fault_arg(pm_backend *be) {
+    return (vk_arg){pm_at(&vk_of(be)->fault, 0), sizeof(pm_fault) / 4};
+}
 
 uint32_t vk_groups(const pm_backend *be, size_t items, size_t per_group) {
     size_t g = (items + per_group - 1) / per_group;
@@ -262,12 +264,12 @@ int vk_dispatch(pm_backend *be, const char *op, vk_kernel kernel, const vk_arg *
     int n = vk_bindings(kernel);
     VkDescriptorBufferInfo infos[VK_MAX_BINDINGS];
     VkBuffer tracked[VK_MAX_BINDINGS] = {0};
-    VkBuffer status = ((vk_mem *)vk->status.handle)->buffer;
+    VkBuffer fault = ((vk_mem *)vk->fault.handle)->buffer;
     unsigned writes = 0;
     int ntracked = 0;
     for (int i = 0; i < n; i++) {
         if (window(be, op, i, &args[i], &infos[i], (uint32_t *)push + i) != PM_OK) return PM_ERR;
-        if (infos[i].buffer == status) continue;
+        if (infos[i].buffer == fault) continue;
         writes |= ((vk_writes(kernel) >> i) & 1u) << ntracked;
         tracked[ntracked++] = infos[i].buffer;
     }

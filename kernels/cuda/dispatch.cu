@@ -21,7 +21,7 @@ plan_count_kernel(int32_t *counts, const int32_t *ids, long assignments, int E,
     const long end = min(begin + PLAN_CHUNK, assignments);
     for (long a = begin + threadIdx.x; a < end; a += blockDim.x) {
         const int e = ids[a];
-        if (index_ok(fault, CUK_FAULT_MOE_PLAN_ID, e, E)) atomicAdd(&hist[e], 1);
+        if (index_ok(fault, PM_FAULT_MOE_PLAN_ID, e, E)) atomicAdd(&hist[e], 1);
     }
     __syncthreads();
     for (int e = threadIdx.x; e < E; e += blockDim.x) counts[blockIdx.x * (long)E + e] = hist[e];
@@ -98,7 +98,7 @@ __global__ void permute_kernel(float *xp, const float *x, const int32_t *slots, 
                                int k, int C, long rows, cuk_fault *fault) {
     for (long a = blockIdx.x; a < assignments; a += gridDim.x) {
         const int s = slots[a];
-        if (s < 0 || !index_ok(fault, CUK_FAULT_MOE_PERMUTE_SLOT, s, rows)) continue;
+        if (s < 0 || !index_ok(fault, PM_FAULT_MOE_PERMUTE_SLOT, s, rows)) continue;
         const float *src = x + (size_t)(a / k) * C;
         float *dst = xp + (size_t)s * C;
         for (int c = threadIdx.x; c < C; c += blockDim.x) dst[c] = src[c];
@@ -132,7 +132,7 @@ __global__ void combine_bwd_kernel(float *dyp, float *dgates, const float *dy, c
     const int lane = lane_id();
     for (size_t a = warp_index(); a < (size_t)assignments; a += warp_count()) {
         const int s = slots[a];
-        if (s < 0 || !index_ok(fault, CUK_FAULT_MOE_COMBINE_BWD_SLOT, s, rows)) {
+        if (s < 0 || !index_ok(fault, PM_FAULT_MOE_COMBINE_BWD_SLOT, s, rows)) {
             if (lane == 0) dgates[a] = 0.0f;
             continue;
         }
@@ -187,7 +187,7 @@ extern "C" cudaError_t cuk_moe_permute_bwd(cudaStream_t stream, float *dx, const
                                            cuk_fault *fault) {
     if (N <= 0 || C <= 0) return cudaSuccess;
     gather_kernel<<<row_blocks(N), THREADS, 0, stream>>>(dx, dxp, slots, NULL, N, k, C, rows,
-                                                         fault, CUK_FAULT_MOE_PERMUTE_BWD_SLOT);
+                                                         fault, PM_FAULT_MOE_PERMUTE_BWD_SLOT);
     return launched();
 }
 
@@ -196,7 +196,7 @@ extern "C" cudaError_t cuk_moe_combine(cudaStream_t stream, float *y, const floa
                                        int C, long rows, cuk_fault *fault) {
     if (N <= 0 || C <= 0) return cudaSuccess;
     gather_kernel<<<row_blocks(N), THREADS, 0, stream>>>(y, yp, slots, gates, N, k, C, rows,
-                                                         fault, CUK_FAULT_MOE_COMBINE_SLOT);
+                                                         fault, PM_FAULT_MOE_COMBINE_SLOT);
     return launched();
 }
 

@@ -12,7 +12,7 @@ __global__ void encoder_fwd_kernel(float *out, const int32_t *tokens, const floa
                                    cuk_fault *fault) {
     for (long row = blockIdx.x; row < n_tok; row += gridDim.x) {
         const int tok = tokens[row];
-        if (!index_ok(fault, CUK_FAULT_ENCODER_FWD_TOKEN, tok, vocab_rows)) continue;
+        if (!index_ok(fault, PM_FAULT_ENCODER_FWD_TOKEN, tok, vocab_rows)) continue;
         const float *e = wte + (size_t)tok * C, *p = wpe + (size_t)(row % T) * C;
         float *o = out + (size_t)row * C;
         for (int c = threadIdx.x; c < C; c += blockDim.x) o[c] = e[c] + p[c];
@@ -24,7 +24,7 @@ __global__ void encoder_bwd_wte_kernel(float *dwte, const float *dout, const int
                                        long n_tok, int C, long vocab_rows, cuk_fault *fault) {
     for (long row = blockIdx.x; row < n_tok; row += gridDim.x) {
         const int tok = tokens[row];
-        if (!index_ok(fault, CUK_FAULT_ENCODER_BWD_TOKEN, tok, vocab_rows)) continue;
+        if (!index_ok(fault, PM_FAULT_ENCODER_BWD_TOKEN, tok, vocab_rows)) continue;
         const float *d = dout + (size_t)row * C;
         float *e = dwte + (size_t)tok * C;
         for (int c = threadIdx.x; c < C; c += blockDim.x) atomicAdd(&e[c], d[c]);

@@ -112,7 +112,7 @@ gemm_grouped_kernel(cuk_matmul g, int groups, const int32_t *offsets, int tiles_
                     cuk_fault *fault) {
     const int rows = g.m;
     if (blockIdx.x == 0 && threadIdx.x == 0)
-        check_offsets(offsets, groups, rows, fault, CUK_FAULT_GEMM_GROUPED_OFFSET);
+        check_offsets(offsets, groups, rows, fault, PM_FAULT_GEMM_GROUPED_OFFSET);
     int mt = (int)(blockIdx.x / tiles_n);
     const int col0 = (int)(blockIdx.x % tiles_n) * BN;
     for (int grp = 0; grp < groups; grp++) {
@@ -137,7 +137,7 @@ __global__ void __launch_bounds__(TILE_THREADS)
 gemm_wgrad_kernel(cuk_matmul g, int rows, int groups, const int32_t *offsets, int tiles_n,
                   cuk_fault *fault) {
     if (blockIdx.x == 0 && blockIdx.y == 0 && threadIdx.x == 0)
-        check_offsets(offsets, groups, rows, fault, CUK_FAULT_GEMM_GROUPED_WGRAD_OFFSET);
+        check_offsets(offsets, groups, rows, fault, PM_FAULT_GEMM_GROUPED_WGRAD_OFFSET);
     const int row0 = (int)(blockIdx.x / tiles_n) * BM, col0 = (int)(blockIdx.x % tiles_n) * BN;
     for (int grp = blockIdx.y; grp < groups; grp += gridDim.y) {
         int lo, hi;

@@ -39,7 +39,7 @@ xent_fwd_kernel(float *losses, const float *logits, const int32_t *targets, int 
                 cuk_fault *fault) {
     for (int row = blockIdx.x; row < N; row += gridDim.x) {
         const int t = targets[row];
-        if (t < 0 || !index_ok(fault, CUK_FAULT_XENT_FWD_TARGET, t, V)) {
+        if (t < 0 || !index_ok(fault, PM_FAULT_XENT_FWD_TARGET, t, V)) {
             if (threadIdx.x == 0) losses[row] = 0.0f;
             continue;
         }
@@ -57,7 +57,7 @@ xent_bwd_kernel(float *dlogits, const float *logits, const int32_t *targets, int
     for (int row = blockIdx.x; row < N; row += gridDim.x) {
         const int t = targets[row];
         float *dx = dlogits + (size_t)row * V;
-        if (t < 0 || !index_ok(fault, CUK_FAULT_XENT_BWD_TARGET, t, V)) {
+        if (t < 0 || !index_ok(fault, PM_FAULT_XENT_BWD_TARGET, t, V)) {
             for (int v = threadIdx.x; v < V; v += blockDim.x) dx[v] = 0.0f * dloss;
             continue;
         }

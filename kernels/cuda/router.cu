@@ -145,7 +145,7 @@ router_bwd_kernel(float *dlogits, const float *probs, const float *lse, const in
         for (int j = 0; j < k; j++) valid &= g.id[j] >= 0 && g.id[j] < E;
         if (!valid) {
             for (int j = 0; j < k && lane == 0; j++)
-                index_ok(fault, CUK_FAULT_ROUTER_BWD_ID, g.id[j], E);
+                index_ok(fault, PM_FAULT_ROUTER_BWD_ID, g.id[j], E);
             continue;
         }
         for (int j = 0; j < k && k >= 2; j++) {

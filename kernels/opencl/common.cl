@@ -58,9 +58,34 @@ void atomic_add_float(volatile __global float *x, float v) {
     } while (seen != expected);
 }
 
+/* The fault record (kernels/fault_sites.h, compiled ahead of this file): the first bad index
+ * claims it, later ones leave it alone; the host reads it at its sync points. */
+void report_fault(__global int *fault, int site, int value, int limit) {
+    if (atomic_cmpxchg(fault, PM_FAULT_NONE, site) == PM_FAULT_NONE) {
+        fault[1] = value;
+        fault[2] = limit;
+    }
+}
+
+/* true when 0 <= v < limit; else records the fault and returns false. */
+bool index_ok(__global int *fault, int site, int v, long limit) {
+    if (v >= 0 && v < limit) return true;
+    report_fault(fault, site, v, limit > INT_MAX ? INT_MAX : (int)limit);
+    return false;
+}
+
 /* The segment g of an offsets table as rows lo..hi (x, y), clamped to 0..rows: the CPU
  * reference rejects bad offsets, a device op cannot, so it keeps inside the buffers. */
 int2 segment(__global const int *offsets, int g, int rows) {
     int lo = clamp(offsets[g], 0, rows), hi = clamp(offsets[g + 1], 0, rows);
     return (int2)(lo, max(lo, hi));
+}
+
+/* segment() for the grouped GEMMs, which also record offsets that are not a partition. */
+int2 checked_segment(__global const int *offsets, int g, int rows, __global int *fault,
+                     int site) {
+    int lo = offsets[g], hi = offsets[g + 1];
+    if (lo < 0 || lo > hi || hi > rows)
+        report_fault(fault, site, lo < 0 || lo > hi ? lo : hi, rows + 1);
+    return segment(offsets, g, rows);
 }

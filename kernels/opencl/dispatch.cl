@@ -1,15 +1,17 @@
 /* Dispatch: the stable counting-sort plan (count, scan, scatter), permute and combine with
  * their backwards. The plan splits the N*k assignments into chunks of PLAN_CHUNK (set by the
- * host); `prefix` is host-owned scratch of nchunks*E + E ints. Ids outside 0..E-1 (which the
- * CPU reference rejects) are counted nowhere and get slot -1. */
+ * host); `prefix` is host-owned scratch of nchunks*E + E ints. Ids outside 0..E-1 are faults:
+ * counted nowhere, slot -1. Slots at or past the rows of the permuted buffer are faults too. */
 
 /* prefix[c,e] = how many assignments of chunk c go to expert e; over (e, c). */
 __kernel void moe_plan_count(__global int *prefix, ulong p_off, __global const int *ids,
-                             ulong id_off, int NK, int E, int nchunks) {
+                             ulong id_off, int NK, int E, int nchunks, __global int *fault) {
     int e = get_global_id(0), c = get_global_id(1);
     if (e >= E || c >= nchunks) return;
     int n = 0, end = min((c + 1) * PLAN_CHUNK, NK);
     for (int a = c * PLAN_CHUNK; a < end; a++) n += ids[id_off + a] == e;
+    for (int a = c * PLAN_CHUNK; e == 0 && a < end; a++)
+        index_ok(fault, PM_FAULT_MOE_PLAN_ID, ids[id_off + a], E);
     prefix[p_off + (long)c * E + e] = n;
 }
 
@@ -64,23 +66,23 @@ __kernel void moe_plan_scatter(__global int *slots, ulong s_off, __global const 
 /* xp[slots[a],:] = x[a / k,:] for kept assignments; over (c, a). */
 __kernel void moe_permute(__global float *xp, ulong xp_off, __global const float *x,
                           ulong x_off, __global const int *slots, ulong s_off, int NK, int k,
-                          int C) {
+                          int C, long rows, __global int *fault) {
     int c = get_global_id(0), a = get_global_id(1);
     if (c >= C || a >= NK) return;
     int s = slots[s_off + a];
-    if (s >= 0) xp[xp_off + (long)s * C + c] = x[x_off + (long)(a / k) * C + c];
+    if (s >= 0 && index_ok(fault, PM_FAULT_MOE_PERMUTE_SLOT, s, rows)) xp[xp_off + (long)s * C + c] = x[x_off + (long)(a / k) * C + c];
 }
 
 /* dx[t,:] = sum over kept j of dxp[slots[t,j],:]; over (c, t). */
 __kernel void moe_permute_bwd(__global float *dx, ulong dx_off, __global const float *dxp,
                               ulong dxp_off, __global const int *slots, ulong s_off, int N,
-                              int k, int C) {
+                              int k, int C, long rows, __global int *fault) {
     int c = get_global_id(0), t = get_global_id(1);
     if (c >= C || t >= N) return;
     float acc = 0.0f;
     for (int j = 0; j < k; j++) {
         int s = slots[s_off + (long)t * k + j];
-        if (s >= 0) acc += dxp[dxp_off + (long)s * C + c];
+        if (s >= 0 && index_ok(fault, PM_FAULT_MOE_PERMUTE_BWD_SLOT, s, rows)) acc += dxp[dxp_off + (long)s * C + c];
     }
     dx[dx_off + (long)t * C + c] = acc;
 }
@@ -88,14 +90,15 @@ __kernel void moe_permute_bwd(__global float *dx, ulong dx_off, __global const f
 /* y[t,:] = sum over kept j of gates[t,j] * yp[slots[t,j],:]; over (c, t). */
 __kernel void moe_combine(__global float *y, ulong y_off, __global const float *yp,
                           ulong yp_off, __global const int *slots, ulong s_off,
-                          __global const float *gates, ulong g_off, int N, int k, int C) {
+                          __global const float *gates, ulong g_off, int N, int k, int C,
+                          long rows, __global int *fault) {
     int c = get_global_id(0), t = get_global_id(1);
     if (c >= C || t >= N) return;
     float acc = 0.0f;
     for (int j = 0; j < k; j++) {
         long a = (long)t * k + j;
         int s = slots[s_off + a];
-        if (s >= 0) acc += gates[g_off + a] * yp[yp_off + (long)s * C + c];
+        if (s >= 0 && index_ok(fault, PM_FAULT_MOE_COMBINE_SLOT, s, rows)) acc += gates[g_off + a] * yp[yp_off + (long)s * C + c];
     }
     y[y_off + (long)t * C + c] = acc;
 }
@@ -106,12 +109,13 @@ __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void
 moe_combine_bwd(__global float *dyp, ulong dyp_off, __global float *dgates, ulong dg_off,
                 __global const float *dy, ulong dy_off, __global const float *yp, ulong yp_off,
                 __global const int *slots, ulong s_off, __global const float *gates,
-                ulong g_off, int k, int C) {
+                ulong g_off, int k, int C, long rows, __global int *fault) {
     __local float tmp[WG];
     int a = get_group_id(0), s = slots[s_off + a];
+    bool kept = s >= 0 && index_ok(fault, PM_FAULT_MOE_COMBINE_BWD_SLOT, s, rows);
     float g = gates[g_off + a], dot = 0.0f;
     __global const float *d = dy + dy_off + (long)(a / k) * C;
-    for (int c = get_local_id(0); s >= 0 && c < C; c += WG) {
+    for (int c = get_local_id(0); kept && c < C; c += WG) {
         dot += d[c] * yp[yp_off + (long)s * C + c];
         dyp[dyp_off + (long)s * C + c] = g * d[c];
     }

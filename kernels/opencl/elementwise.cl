@@ -1,26 +1,28 @@
 /* Elementwise ops: encoder, add, fill, GELU, bias, router noise. Every buffer argument is a
  * pointer and an element offset (the host passes pm_ref offsets this way, not sub-buffers). */
 
-/* out[i,:] = wte[tokens[i],:] + wpe[i % T,:] over (c, i); a negative token (which the CPU
- * reference rejects) gives NaN rather than a read outside wte. */
+/* out[i,:] = wte[tokens[i],:] + wpe[i % T,:] over (c, i); a token outside the wte_rows rows
+ * is a fault and its row is left alone. */
 __kernel void encoder_fwd(__global float *out, ulong out_off, __global const int *tokens,
                           ulong tok_off, __global const float *wte, ulong wte_off,
-                          __global const float *wpe, ulong wpe_off, int n_tok, int T, int C) {
+                          __global const float *wpe, ulong wpe_off, int n_tok, int T, int C,
+                          long wte_rows, __global int *fault) {
     int c = get_global_id(0), i = get_global_id(1);
     if (c >= C || i >= n_tok) return;
     int tok = tokens[tok_off + i];
-    float e = tok >= 0 ? wte[wte_off + (long)tok * C + c] : NAN;
-    out[out_off + (long)i * C + c] = e + wpe[wpe_off + (long)(i % T) * C + c];
+    if (!index_ok(fault, PM_FAULT_ENCODER_FWD_TOKEN, tok, wte_rows)) return;
+    out[out_off + (long)i * C + c] =
+        wte[wte_off + (long)tok * C + c] + wpe[wpe_off + (long)(i % T) * C + c];
 }
 
 /* dwte[tokens[i],:] += dout[i,:] over (c, i): tokens may repeat, so the adds are atomic. */
 __kernel void encoder_bwd_wte(__global float *dwte, ulong dwte_off, __global const float *dout,
                               ulong dout_off, __global const int *tokens, ulong tok_off,
-                              int n_tok, int C) {
+                              int n_tok, int C, long dwte_rows, __global int *fault) {
     int c = get_global_id(0), i = get_global_id(1);
     if (c >= C || i >= n_tok) return;
     int tok = tokens[tok_off + i];
-    if (tok >= 0)
+    if (index_ok(fault, PM_FAULT_ENCODER_BWD_TOKEN, tok, dwte_rows))
         atomic_add_float(dwte + dwte_off + (long)tok * C + c, dout[dout_off + (long)i * C + c]);
 }
 

@@ -101,13 +101,13 @@ GEMM_KERNEL gemm(int m, int n, int k, float alpha, float beta, __global const fl
 GEMM_KERNEL gemm_grouped(int trans_b, int rows, int n, int k, int groups, float beta,
                          __global const int *offsets, ulong o_off, __global const float *A,
                          ulong a_off, __global const float *B, ulong b_off, __global float *C,
-                         ulong c_off) {
+                         ulong c_off, __global int *fault) {
     __local float As[TK * TM], Bs[TK * TN];
     offsets += o_off;
     int block = get_group_id(1), g = 0;
     int2 seg = (int2)(0, 0);
     for (; g < groups; g++) {
-        seg = segment(offsets, g, rows);
+        seg = checked_segment(offsets, g, rows, fault, PM_FAULT_GEMM_GROUPED_OFFSET);
         int blocks = (seg.y - seg.x + TM - 1) / TM;
         if (block < blocks) break;
         block -= blocks;
@@ -124,10 +124,11 @@ GEMM_KERNEL gemm_grouped(int trans_b, int rows, int n, int k, int groups, float 
 GEMM_KERNEL gemm_grouped_wgrad(int rows, int m, int n, float beta, __global const int *offsets,
                                ulong o_off, __global const float *A, ulong a_off,
                                __global const float *D, ulong d_off, __global float *C,
-                               ulong c_off) {
+                               ulong c_off, __global int *fault) {
     __local float As[TK * TM], Bs[TK * TN];
     int g = get_group_id(2);
-    int2 seg = segment(offsets + o_off, g, rows);
+    int2 seg = checked_segment(offsets + o_off, g, rows, fault,
+                               PM_FAULT_GEMM_GROUPED_WGRAD_OFFSET);
     gemm_tile(m, n, seg.y - seg.x, 1.0f, beta, A + a_off + (long)seg.x * m, 1, m,
               D + d_off + (long)seg.x * n, n, 1, C + c_off + (long)g * m * n, n,
               (int)get_group_id(1) * TM, (int)get_group_id(0) * TN, As, Bs);

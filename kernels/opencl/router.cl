@@ -80,9 +80,14 @@ __kernel void router_bwd(__global float *dlogits, ulong dx_off, __global const f
                          ulong p_off, __global const float *lse, ulong lse_off,
                          __global const int *ids, ulong id_off, __global const float *dgates,
                          ulong dg_off, __global const float *stats, ulong s_off, int N, int E,
-                         int k, float lb_coef, float z_coef) {
+                         int k, float lb_coef, float z_coef, __global int *fault) {
     int t = get_global_id(0);
     if (t >= N) return;
+    /* a token with an expert id outside 0..E-1 is a fault and keeps its old dlogits */
+    bool valid = true;
+    for (int j = 0; j < k; j++)
+        valid &= index_ok(fault, PM_FAULT_ROUTER_BWD_ID, ids[id_off + (long)t * k + j], E);
+    if (!valid) return;
     __global const float *p = probs + p_off + (long)t * E;
     __global const int *id = ids + id_off + (long)t * k;
     __global const float *dg = dgates + dg_off + (long)t * k;

@@ -8,9 +8,9 @@ layout(binding = 0) buffer Dwte { uint dwte[]; };   /* float bits, for the CAS l
 layout(binding = 1) buffer Dwpe { float dwpe[]; };
 layout(binding = 2) readonly buffer Dout { float dout[]; };
 layout(binding = 3) readonly buffer Tokens { int tokens[]; };
-STATUS_BUFFER(4);
+FAULT_BUFFER(4)
 
-layout(push_constant) uniform Push { uint o_dwte, o_dwpe, o_dout, o_tokens, o_status, B, T, C; } p;
+layout(push_constant) uniform Push { uint o_dwte, o_dwpe, o_dout, o_tokens, o_fault, B, T, C; } p;
 
 void atomic_add_float(uint at, float v) {
     uint seen = dwte[at];
@@ -31,8 +31,8 @@ void main() {
             float d = dout[p.o_dout + r * p.C + c];
             acc += d;
             int id = tokens[p.o_tokens + r];
-            if (id < 0 || uint(id) >= wte_rows) atomicOr(status, ST_TOKEN);
-            else atomic_add_float(p.o_dwte + uint(id) * p.C + c, d);
+            if (index_ok(PM_FAULT_ENCODER_BWD_TOKEN, id, wte_rows))
+                atomic_add_float(p.o_dwte + uint(id) * p.C + c, d);
         }
         dwpe[p.o_dwpe + i] += acc;
     }

@@ -19,10 +19,10 @@ layout(binding = 0) readonly buffer A { float a[]; };
 layout(binding = 1) readonly buffer B { float b[]; };
 layout(binding = 2) buffer C { float c[]; };
 layout(binding = 3) readonly buffer Offsets { int offsets[]; };
-STATUS_BUFFER(4);
+FAULT_BUFFER(4)
 
 layout(push_constant) uniform Push {
-    uint o_a, o_b, o_c, o_offsets, o_status;
+    uint o_a, o_b, o_c, o_offsets, o_fault;
     uint m, n, k, lda, ldb, ldc;
     uint stride_a, stride_b, stride_c;
     uint trans_a, trans_b;
@@ -40,7 +40,10 @@ void main() {
     if (p.mode != 0) {
         int lo = offsets[p.o_offsets + z], hi = offsets[p.o_offsets + z + 1];
         if (lo < 0 || hi < lo || hi > int(p.rows)) {
-            if (LID == 0) atomicOr(status, ST_OFFSETS);
+            if (LID == 0)
+                report_fault(p.mode == 1 ? PM_FAULT_GEMM_GROUPED_OFFSET
+                                         : PM_FAULT_GEMM_GROUPED_WGRAD_OFFSET,
+                             lo < 0 || hi < lo ? lo : hi, p.rows + 1);
             return;
         }
         if (p.mode == 1) {

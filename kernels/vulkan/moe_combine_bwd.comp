@@ -10,10 +10,10 @@ layout(binding = 2) readonly buffer Dy { float dy[]; };
 layout(binding = 3) readonly buffer Yp { float yp[]; };
 layout(binding = 4) readonly buffer Slots { int slots[]; };
 layout(binding = 5) readonly buffer Gates { float gates[]; };
-STATUS_BUFFER(6);
+FAULT_BUFFER(6)
 
 layout(push_constant) uniform Push {
-    uint o_dyp, o_dg, o_dy, o_yp, o_slots, o_gates, o_status, N, k, C;
+    uint o_dyp, o_dg, o_dy, o_yp, o_slots, o_gates, o_fault, N, k, C;
 } p;
 
 void main() {
@@ -22,7 +22,7 @@ void main() {
         int s = slots[p.o_slots + a];
         if (s < 0 || uint(s) >= rows) {
             if (LID == 0) {
-                if (s >= 0) atomicOr(status, ST_SLOT);
+                if (s >= 0) report_fault(PM_FAULT_MOE_COMBINE_BWD_SLOT, s, rows);
                 dg[p.o_dg + a] = 0.0;
             }
             continue;

@@ -5,9 +5,9 @@
 layout(binding = 0) writeonly buffer Xp { float xp[]; };
 layout(binding = 1) readonly buffer X { float x[]; };
 layout(binding = 2) readonly buffer Slots { int slots[]; };
-STATUS_BUFFER(3);
+FAULT_BUFFER(3)
 
-layout(push_constant) uniform Push { uint o_xp, o_x, o_slots, o_status, N, k, C; } p;
+layout(push_constant) uniform Push { uint o_xp, o_x, o_slots, o_fault, N, k, C; } p;
 
 void main() {
     uint rows = (uint(xp.length()) - p.o_xp) / p.C;
@@ -15,10 +15,7 @@ void main() {
         uint a = i / p.C, c = i % p.C;
         int s = slots[p.o_slots + a];
         if (s < 0) continue;
-        if (uint(s) >= rows) {
-            atomicOr(status, ST_SLOT);
-            continue;
-        }
+        if (!index_ok(PM_FAULT_MOE_PERMUTE_SLOT, s, rows)) continue;
         xp[p.o_xp + uint(s) * p.C + c] = x[p.o_x + (a / p.k) * p.C + c];
     }
 }

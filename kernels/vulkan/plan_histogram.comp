@@ -1,14 +1,14 @@
 #version 450
 /* moe_plan step 1: the assignments (t, j), in order, are cut into chunks of WG; this counts
- * each expert's assignments per chunk: counts[chunk * E + e]. An id outside 0..E-1 raises
- * ST_EXPERT. */
+ * each expert's assignments per chunk: counts[chunk * E + e]. An id outside 0..E-1 is a
+ * fault. */
 #include "common.glsl"
 
 layout(binding = 0) writeonly buffer Counts { int counts[]; };
 layout(binding = 1) readonly buffer Ids { int ids[]; };
-STATUS_BUFFER(2);
+FAULT_BUFFER(2)
 
-layout(push_constant) uniform Push { uint o_counts, o_ids, o_status, A, E; } p;
+layout(push_constant) uniform Push { uint o_counts, o_ids, o_fault, A, E; } p;
 
 shared int chunk[WG];
 
@@ -17,7 +17,7 @@ void main() {
     FOR_EACH_ROW(c, chunks) {
         uint a = c * WG + LID;
         int id = a < p.A ? ids[p.o_ids + a] : -1;
-        if (a < p.A && (id < 0 || id >= int(p.E))) atomicOr(status, ST_EXPERT);
+        if (a < p.A) index_ok(PM_FAULT_MOE_PLAN_ID, id, p.E);
         chunk[LID] = id;
         barrier();
         for (uint e = LID; e < p.E; e += WG) {

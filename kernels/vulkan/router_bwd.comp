@@ -9,9 +9,10 @@ layout(binding = 2) readonly buffer Lse { float lse[]; };
 layout(binding = 3) readonly buffer Ids { int ids[]; };
 layout(binding = 4) readonly buffer Dgates { float dg[]; };
 layout(binding = 5) readonly buffer Stats { float stats[]; };
+FAULT_BUFFER(6)
 
 layout(push_constant) uniform Push {
-    uint o_dx, o_probs, o_lse, o_ids, o_dg, o_stats, N, E, k;
+    uint o_dx, o_probs, o_lse, o_ids, o_dg, o_stats, o_fault, N, E, k;
     float lb_coef, z_coef;
 } p;
 
@@ -30,6 +31,11 @@ float dp_of(uint t, uint e) {
 
 void main() {
     FOR_EACH(t, p.N) {
+        /* a token with an expert id outside 0..E-1 is a fault and keeps its old dlogits */
+        bool valid = true;
+        for (uint j = 0; j < p.k; j++)
+            valid = index_ok(PM_FAULT_ROUTER_BWD_ID, ids[p.o_ids + t * p.k + j], p.E) && valid;
+        if (!valid) continue;
         uint pb = p.o_probs + t * p.E;
         sel = 0.0;
         dot_sel = 0.0;

@@ -7,10 +7,10 @@
 layout(binding = 0) writeonly buffer Dlogits { float dx[]; };
 layout(binding = 1) readonly buffer Logits { float logits[]; };
 layout(binding = 2) readonly buffer Targets { int targets[]; };
-STATUS_BUFFER(3);
+FAULT_BUFFER(3)
 
 layout(push_constant) uniform Push {
-    uint o_dx, o_logits, o_targets, o_status, N, V;
+    uint o_dx, o_logits, o_targets, o_fault, N, V;
     float dloss;
 } p;
 
@@ -21,7 +21,7 @@ void main() {
         int target = targets[p.o_targets + row];
         uint base = p.o_logits + row * p.V, out_base = p.o_dx + row * p.V;
         if (target < 0 || target >= int(p.V)) {
-            if (target >= int(p.V) && LID == 0) atomicOr(status, ST_TARGET);
+            if (target >= 0 && LID == 0) report_fault(PM_FAULT_XENT_BWD_TARGET, target, p.V);
             for (uint v = LID; v < p.V; v += WG) dx[out_base + v] = 0.0;
             continue;
         }

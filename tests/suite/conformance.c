@@ -646,6 +646,7 @@ static void check_one(const char *name, pm_backend *ref, const char *only_op, FI
         for (int ci = 0; ci < n_cases; ci++)
             if (!only_op || strcmp(only_op, cases[ci].op) == 0)
                 pm_check_row(out, tally, has_device ? "FAIL" : "skip", name, cases[ci].op, "-", err);
+        pm_list_faults(name, has_device ? "FAIL" : "skip", err, only_op, out, tally);
         return;
     }
     int is_cpu = strcmp(name, "cpu") == 0;
@@ -664,6 +665,7 @@ static void check_one(const char *name, pm_backend *ref, const char *only_op, FI
         }
         check_backend(be, ref, label, is_cpu || i > 0, only_op, out, tally);
     }
+    pm_check_faults(be, name, only_op, out, tally);
     if (is_cpu) {
         /* semantics first: the gradient cases build on moe_plan's slots */
         pm_select_gemm(be, "naive");
@@ -673,9 +675,27 @@ static void check_one(const char *name, pm_backend *ref, const char *only_op, FI
     pm_backend_close(be);
 }
 
+/* Every op of the interface (PM_OPS) has a case, and every case is an op: one FAIL row each
+ * where not, so a new op cannot go unchecked. */
+static void check_coverage(const char *only_op, FILE *out, pm_tally *tally) {
+    int has_case[PM_OP_COUNT] = {0};
+    for (int ci = 0; ci < n_cases; ci++) {
+        int i = pm_op_index(cases[ci].op);
+        if (i >= 0) has_case[i] = 1;
+        else
+            pm_check_row(out, tally, "FAIL", "suite", cases[ci].op, "-",
+                         "a case for an op the interface does not have (backends/ops.h)");
+    }
+    for (int i = 0; i < PM_OP_COUNT; i++)
+        if (!has_case[i] && op_selected(only_op, pm_op_name(i)))
+            pm_check_row(out, tally, "FAIL", "suite", pm_op_name(i), "-",
+                         "no conformance case (tests/suite/conformance.c)");
+}
+
 int pm_check(const char *backend, const char *only_op, FILE *out, pm_tally *tally) {
     char err[512];
     memset(tally, 0, sizeof *tally);
+    check_coverage(only_op, out, tally);
     pm_backend *ref = pm_backend_open("cpu", 0, err, sizeof err);
     if (!ref) {
         fprintf(out, "cannot open the CPU reference: %s\n", err);

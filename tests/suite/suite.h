@@ -25,6 +25,13 @@ void pm_check_row(FILE *out, pm_tally *tally, const char *status, const char *ba
 void pm_check_gradients(pm_backend *cpu, const char *only_op, FILE *out, pm_tally *tally);
 void pm_check_semantics(pm_backend *cpu, const char *only_op, FILE *out, pm_tally *tally);
 
+/* Every backend: each op that takes indices must fail clearly on an out-of-range one. */
+void pm_check_faults(pm_backend *be, const char *label, const char *only_op, FILE *out,
+                     pm_tally *tally);
+/* The same rows for a backend that did not open, each with `status` and `why`. */
+void pm_list_faults(const char *label, const char *status, const char *why, const char *only_op,
+                    FILE *out, pm_tally *tally);
+
 /* "m=3 n=7 ..." from space-separated dimension names and their values. */
 void pm_shape_text(const char *dims, const int *values, char *buf, size_t len);
 
