@@ -22,3 +22,7 @@ void pm_router_summarise(const float *stats, int N, int E, int k, pm_router_summ
     out->max_fraction = maxf;
     out->dead_experts = dead;
 }
+
+int pm_router_collapsed(const pm_router_summary *s, int E) {
+    return E > 1 && (s->max_fraction >= PM_COLLAPSE_SHARE || s->usage_entropy < log(E) / PM_COLLAPSE_ENTROPY_DIV);
+}

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "model/router_losses.h"
 #include "train/commands.h"
 #include "train/corpus.h"
 #include "train/run_config.h"
@@ -34,7 +35,7 @@ static void help(void) {
            "  --overwrite         replace the run in --out: its checkpoints and metrics are\n"
            "                      deleted once the new run has started\n"
            "  --stop-on-collapse  end early once routing has collapsed (max expert share\n"
-           "                      >= 0.8 or usage entropy < ln(E)/4 for 3 steps)\n"
+           "                      >= " PM_STR(PM_COLLAPSE_SHARE) " or usage entropy < ln(E)/" PM_STR(PM_COLLAPSE_ENTROPY_DIV) " for " PM_STR(PM_COLLAPSE_STEPS) " steps)\n"
            "  --init-from DIR     upcycle: every expert starts as a copy of this dense\n"
            "                      checkpoint's MLP (plus --upcycle-noise, default 0.01)\n\n"
            "Ctrl-C (SIGINT) or SIGTERM ends the current step, writes its checkpoint (skipping\n"

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "model/router_losses.h"
 #include "train/files.h"
 #include "train/report_figures.h"
 #include "train/report_svg.h"
@@ -241,8 +242,7 @@ static void dynamics_section(report *rp) {
     fprintf(f, "<h2>5. Expert usage and collapse</h2>\n");
     figure(rp, "usage.svg", pm_figure_usage(path_in(rp, "usage.svg", path, sizeof path), rp->runs, rp->n),
            "Largest share of a training batch's tokens taken by one expert, and experts that received no "
-           "token. The trainer calls routing collapsed when in some MoE layer one expert takes at least "
-           "80% of the tokens or usage entropy falls below ln(E)/4, for 3 steps in a row.");
+           "token. The trainer calls routing collapsed when in some MoE layer " PM_COLLAPSE_RULE ".");
     for (int i = 0; i < rp->n; i++) {
         const pm_run *r = &rp->runs[i];
         if (!r->n_moe) continue;

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "model/router_losses.h"
 #include "train/report_chart.h"
 #include "train/report_info.h"
 
@@ -269,7 +270,7 @@ int pm_figure_usage(const char *path, const pm_run *runs, int n) {
         char title[96];
         snprintf(title, sizeof title, "Layer %d: largest expert share of the batch's tokens", layers[li]);
         pm_chart_axes(&s, &share, title, NULL, "max fraction");
-        pm_chart_hline(&s, &share, 0.8, THRESHOLD, "collapse threshold 0.8");
+        pm_chart_hline(&s, &share, PM_COLLAPSE_SHARE, THRESHOLD, "collapse threshold " PM_STR(PM_COLLAPSE_SHARE));
         snprintf(title, sizeof title, "Layer %d: dead experts (no token in the batch)", layers[li]);
         pm_chart_axes(&s, &dead, title, step_label(runs, n), "experts");
         for (int i = 0; i < n; i++) {

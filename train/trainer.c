@@ -91,8 +91,7 @@ static cJSON *moe_metrics(trainer *t, int *collapsed) {
         cJSON_AddNumberToObject(o, "max_fraction", s.max_fraction);
         cJSON_AddNumberToObject(o, "dead_experts", s.dead_experts);
         cJSON_AddItemToArray(layers, o);
-        /* collapsed: one expert takes most tokens, or usage entropy far below ln E */
-        if (E > 1 && (s.max_fraction >= 0.8 || s.usage_entropy < 0.25 * log(E))) *collapsed = 1;
+        if (pm_router_collapsed(&s, E)) *collapsed = 1;
     }
     return layers;
 }
@@ -328,8 +327,8 @@ static int train_loop(trainer *t, int start, char *err, size_t errlen) {
         cJSON_AddNumberToObject(line, "tokens_per_s", tps);
         float loss = (float)cJSON_GetObjectItem(line, "lm_loss")->valuedouble;
         t->collapse_streak = collapsed ? t->collapse_streak + 1 : 0;
-        if (t->collapse_streak >= 3 && !t->collapsed_at) t->collapsed_at = step;
-        cJSON_AddBoolToObject(line, "collapsed", t->collapse_streak >= 3);
+        if (t->collapse_streak >= PM_COLLAPSE_STEPS && !t->collapsed_at) t->collapsed_at = step;
+        cJSON_AddBoolToObject(line, "collapsed", t->collapse_streak >= PM_COLLAPSE_STEPS);
         if (step % c->log_every == 0 || step == c->steps || step == 1) {
             if (write_line(t, line, err, errlen)) rc = 1;
         } else {
