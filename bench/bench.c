@@ -9,7 +9,7 @@
 
 #include "bench/charts.h"
 #include "bench/suites.h"
-#include "train/files.h"
+#include "train/util/files.h"
 
 /* Quick mode: seconds shared equally among the backends that have a device. */
 #define QUICK_SECONDS 90.0
@@ -139,18 +139,18 @@ static int write_outputs(const pm_results *r, const pm_bench_options *opt) {
     return failed + said(charts >= 0, charts >= 0 ? charts_what : "the SVG charts");
 }
 
-int pm_bench_run(const pm_bench_options *opt) {
+pm_status pm_bench_run(const pm_bench_options *opt) {
     int all = strcmp(opt->backend, "all") == 0, known = all;
     for (int i = 0; i < pm_backend_count(); i++) known |= strcmp(opt->backend, pm_backend_name(i)) == 0;
     if (!known) {
         fprintf(stderr, "polymoe bench: backend '%s' is not compiled in (this build has:", opt->backend);
         for (int i = 0; i < pm_backend_count(); i++) fprintf(stderr, " %s", pm_backend_name(i));
         fprintf(stderr, "; or all)\n");
-        return 2;
+        return PM_BAD_ARGS;
     }
     if (pm_mkdir_p(opt->out_dir)) {
         fprintf(stderr, "polymoe bench: cannot create %s: %s\n", opt->out_dir, strerror(errno));
-        return 1;
+        return PM_FAILED;
     }
     pm_results results = {0};
     pm_bench_ctx proto = {.results = &results, .quick = opt->quick, .started = pm_bench_now()};
@@ -184,7 +184,7 @@ int pm_bench_run(const pm_bench_options *opt) {
     int failed_outputs = write_outputs(&results, opt);
     printf("bench took %.1f s; %d measurements, %d failures\n", pm_bench_now() - proto.started,
            results.n, results.failures + failed_outputs);
-    int rc = results.failures || failed_outputs ? 1 : 0;
+    pm_status rc = results.failures || failed_outputs ? PM_FAILED : PM_DONE;
     pm_results_free(&results);
     return rc;
 }

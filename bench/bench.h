@@ -7,6 +7,8 @@
 
 #include <stddef.h>
 
+#include "train/util/status.h"
+
 enum {
     PM_BENCH_GEMM = 1 << 0,
     PM_BENCH_ROUTER = 1 << 1,
@@ -30,9 +32,9 @@ unsigned pm_bench_parse_suites(const char *list, char *err, size_t errlen);
 /* The suite names, comma-separated, in run order. */
 const char *pm_bench_suite_list(void);
 
-/* Runs the benchmarks and writes the outputs. Returns 0 when every measurement ran, 1 when a
- * backend or measurement failed or an output could not be written (each said on stderr), 2
- * when the named backend is not compiled in. */
-int pm_bench_run(const pm_bench_options *opt);
+/* Runs the benchmarks and writes the outputs: PM_DONE when every measurement ran, PM_FAILED
+ * when a backend or measurement failed or an output could not be written (each said on
+ * stderr), PM_BAD_ARGS when the named backend is not compiled in. */
+pm_status pm_bench_run(const pm_bench_options *opt);
 
 #endif

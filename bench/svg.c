@@ -1,11 +1,11 @@
-/* The benchmark's two charts, drawn with the project's SVG writer (train/report_svg.h). */
+/* The benchmark's two charts, drawn with the project's SVG writer (train/util/svg.h). */
 #include "bench/svg.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "train/report_svg.h"
+#include "train/util/chart.h"
 
 enum { WIDTH = 760, HEIGHT = 440, LEFT = 70, RIGHT = 210, TOP = 40, BOTTOM = 60 };
 enum { PLOT_W = WIDTH - LEFT - RIGHT, PLOT_H = HEIGHT - TOP - BOTTOM };
@@ -16,16 +16,10 @@ static int begin(pm_svg *s, const char *path, const char *title) {
     return 0;
 }
 
-/* A round step (1, 2 or 5 times a power of ten) giving about five ticks up to `top`. */
-static double tick_step(double top) {
-    double raw = top / 5, p = pow(10, floor(log10(raw))), m = raw / p;
-    return p * (m <= 1 ? 1 : m <= 2 ? 2 : m <= 5 ? 5 : 10);
-}
-
 /* The y axis from 0 to *top (rounded up to a tick), its grid and label. */
 static void y_axis(pm_svg *s, double *top, const char *ylabel) {
     if (!(*top > 0)) *top = 1;
-    double step = tick_step(*top);
+    double step = pm_chart_tick_step(*top);
     *top = ceil(*top / step) * step;
     for (double v = 0; v <= *top + step / 2; v += step) {
         double y = TOP + PLOT_H - v / *top * PLOT_H;

@@ -10,9 +10,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "train/data.h"
-#include "train/mathgen.h"
-#include "train/tokenizer.h"
+#include "train/data/data.h"
+#include "train/data/mathgen.h"
+#include "train/data/tokenizer.h"
 
 #define T 16
 #define MAX_DOCS 64

@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "model/safetensors.h"
-#include "train/files.h"
+#include "train/util/files.h"
 
 #define KEEP 2
 #define PATH_LEN 4096

@@ -12,7 +12,7 @@
 #include <stdint.h>
 
 #include "model/model.h"
-#include "train/data.h"
+#include "train/data/data.h"
 
 /* Everything besides the parameters and moments that a resumed run needs to continue exactly
  * as if never stopped. */

@@ -1,6 +1,6 @@
 #include "train/evaluate.h"
 
-#include "train/files.h"
+#include "train/util/files.h"
 
 #include <math.h>
 #include <stdio.h>

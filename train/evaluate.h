@@ -6,7 +6,7 @@
 #include <cjson/cJSON.h>
 
 #include "model/model.h"
-#include "train/data.h"
+#include "train/data/data.h"
 
 #include <signal.h>
 

@@ -6,7 +6,7 @@
 #include <sys/stat.h>
 
 #include "model/model.h"
-#include "train/corpus.h"
+#include "train/data/corpus.h"
 
 extern const unsigned char pm_default_config[]; /* configs/tiny.json, embedded */
 

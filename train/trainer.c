@@ -16,10 +16,10 @@
 #include "model/model.h"
 #include "model/upcycle.h"
 #include "train/checkpoint.h"
-#include "train/data.h"
+#include "train/data/data.h"
 #include "train/evaluate.h"
-#include "train/files.h"
-#include "train/progress.h"
+#include "train/util/files.h"
+#include "train/util/progress.h"
 
 static volatile sig_atomic_t interrupted;
 
@@ -270,7 +270,7 @@ static int resume(trainer *t, int *start, int *pending_eval, char *err, size_t e
 /* config.json (atomically) and metrics.jsonl opened for appending. */
 static int open_outputs(trainer *t, char *err, size_t errlen) {
     const pm_train_options *opt = t->opt;
-    char path[4200], inner[600];
+    char path[4200];
     if (opt->overwrite && !opt->resume) {
         if (pm_checkpoint_remove_all(opt->out_dir, err, errlen)) return -1;
         if (unlink(t->metrics_path) && errno != ENOENT) {
@@ -280,12 +280,13 @@ static int open_outputs(trainer *t, char *err, size_t errlen) {
     }
     char *cj = pm_config_to_json(&t->cfg);
     snprintf(path, sizeof path, "%s/config.json", opt->out_dir);
-    int rc = cj ? pm_write_file_atomic(path, cj, strlen(cj), inner, sizeof inner) : -1;
-    free(cj);
-    if (rc) {
-        snprintf(err, errlen, "%s", cj ? inner : "out of memory");
+    if (!cj) {
+        snprintf(err, errlen, "out of memory");
         return -1;
     }
+    int rc = pm_write_file_atomic(path, cj, strlen(cj), err, errlen);
+    free(cj);
+    if (rc) return -1;
     t->metrics = open(t->metrics_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
     if (t->metrics < 0) {
         snprintf(err, errlen, "cannot write %s: %s", t->metrics_path, strerror(errno));
@@ -305,13 +306,14 @@ static void print_start(trainer *t) {
 }
 
 /* Runs steps start+1.. until the last step, a stop condition, a signal or an error. */
-static int train_loop(trainer *t, int start, char *err, size_t errlen) {
+static pm_status train_loop(trainer *t, int start, char *err, size_t errlen) {
     const pm_config *c = &t->cfg;
     const pm_train_options *opt = t->opt;
     pm_progress bar;
     pm_progress_start(&bar, start, c->steps);
     double t0 = now(), tokens_per_step = (double)c->batch_size * c->block_size * c->grad_accum;
-    int step = start, rc = 0;
+    int step = start;
+    pm_status rc = PM_DONE;
     while (step < c->steps && !rc) {
         step++;
         cJSON *line = cJSON_CreateObject();
@@ -320,7 +322,7 @@ static int train_loop(trainer *t, int start, char *err, size_t errlen) {
         if (train_step(t, step, line, &collapsed)) {
             cJSON_Delete(line);
             snprintf(err, errlen, "step %d: %s", step, pm_error(t->be));
-            rc = 1;
+            rc = PM_FAILED;
             break;
         }
         double tps = tokens_per_step / (now() - ts);
@@ -330,7 +332,7 @@ static int train_loop(trainer *t, int start, char *err, size_t errlen) {
         if (t->collapse_streak >= PM_COLLAPSE_STEPS && !t->collapsed_at) t->collapsed_at = step;
         cJSON_AddBoolToObject(line, "collapsed", t->collapse_streak >= PM_COLLAPSE_STEPS);
         if (step % c->log_every == 0 || step == c->steps || step == 1) {
-            if (write_line(t, line, err, errlen)) rc = 1;
+            if (write_line(t, line, err, errlen)) rc = PM_FAILED;
         } else {
             cJSON_Delete(line);
         }
@@ -343,22 +345,22 @@ static int train_loop(trainer *t, int start, char *err, size_t errlen) {
         int eval_due = (c->eval_every && step % c->eval_every == 0) || last, eval_done = 0;
         if (!rc && eval_due && !interrupted) {
             int e = evaluate(t, step, err, errlen);
-            if (e < 0) rc = 1;
+            if (e < 0) rc = PM_FAILED;
             eval_done = e == 0;
         }
         if (!rc && ((c->checkpoint_every && step % c->checkpoint_every == 0) || end || interrupted) &&
             checkpoint(t, step, eval_due && !eval_done, err, errlen))
-            rc = 1;
+            rc = PM_FAILED;
         if (!rc && interrupted) {
             printf("\ninterrupted at step %d: checkpoint of step %d written to %s/checkpoints/latest%s\n", step, step,
                    opt->out_dir, eval_due && !eval_done ? " (its evaluation runs first on --resume)" : "");
-            rc = 130;
+            rc = PM_INTERRUPTED;
         } else if (!rc && collapse_stop) {
             printf("\nrouting collapsed at step %d: stopping (--stop-on-collapse)\n", t->collapsed_at);
             cJSON *o = cJSON_CreateObject();
             cJSON_AddStringToObject(o, "type", "collapse");
             cJSON_AddNumberToObject(o, "step", t->collapsed_at);
-            if (write_line(t, o, err, errlen)) rc = 1;
+            if (write_line(t, o, err, errlen)) rc = PM_FAILED;
             break;
         } else if (end) {
             break;
@@ -366,32 +368,33 @@ static int train_loop(trainer *t, int start, char *err, size_t errlen) {
     }
     pm_progress_finish(&bar);
     size_t used = strlen(err);
-    if (rc == 1 && t->last_checkpoint)
+    if (rc == PM_FAILED && t->last_checkpoint)
         snprintf(err + used, errlen - used, "; the newest checkpoint is step %d (--resume continues from it)",
                  t->last_checkpoint);
-    else if (rc == 1)
+    else if (rc == PM_FAILED)
         snprintf(err + used, errlen - used, "; no checkpoint was written");
     if (!rc) printf("trained %d steps in %.1f s; run folder %s\n", step - start, now() - t0, opt->out_dir);
     return rc;
 }
 
-int pm_train(const pm_config *cfg, const pm_train_options *opt, char *err, size_t errlen) {
+pm_status pm_train(const pm_config *cfg, const pm_train_options *opt, char *err, size_t errlen) {
     trainer t = {.cfg = *cfg, .opt = opt, .metrics = -1};
     if (snprintf(t.metrics_path, sizeof t.metrics_path, "%s/metrics.jsonl", opt->out_dir) >=
         (int)sizeof t.metrics_path) {
         snprintf(err, errlen, "run folder path too long");
-        return 1;
+        return PM_FAILED;
     }
     if (!opt->resume && !opt->overwrite && holds_run(opt->out_dir)) {
         snprintf(err, errlen, "%s already holds a run: --resume continues it, --overwrite replaces it (deleting its "
                               "checkpoints and metrics), or choose another --out", opt->out_dir);
-        return 1;
+        return PM_FAILED;
     }
     if (pm_mkdir_p(opt->out_dir)) {
         snprintf(err, errlen, "cannot create run folder %s: %s", opt->out_dir, strerror(errno));
-        return 1;
+        return PM_FAILED;
     }
-    int start = 0, pending_eval = 0, rc = 1;
+    int start = 0, pending_eval = 0;
+    pm_status rc = PM_FAILED;
     if (open_all(&t, err, errlen) ||
         (opt->resume ? resume(&t, &start, &pending_eval, err, errlen) : start_fresh(&t, err, errlen)) ||
         open_outputs(&t, err, errlen))
@@ -400,11 +403,11 @@ int pm_train(const pm_config *cfg, const pm_train_options *opt, char *err, size_
     interrupted = 0;
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
-    rc = 0;
+    rc = PM_DONE;
     if (pending_eval) { /* the checkpoint's own evaluation, cut short by a signal last time */
         int e = evaluate(&t, start, err, errlen);
         if (e == 1) printf("\ninterrupted: the checkpoint of step %d stands as it was\n", start);
-        rc = e < 0 ? 1 : e ? 130 : 0;
+        rc = e < 0 ? PM_FAILED : e ? PM_INTERRUPTED : PM_DONE;
     }
     if (!rc) rc = train_loop(&t, start, err, errlen);
 done:

@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #include "model/config.h"
+#include "train/util/status.h"
 
 typedef struct {
     const char *out_dir;      /* the run folder */
@@ -19,9 +20,9 @@ typedef struct {
     float upcycle_noise;
 } pm_train_options;
 
-/* Runs training; returns 0 on success, 130 when interrupted (after checkpointing), else 1
- * with err filled. */
-int pm_train(const pm_config *cfg, const pm_train_options *opt, char *err, size_t errlen);
+/* Runs training: PM_DONE, PM_INTERRUPTED (the last step checkpointed) or PM_FAILED with err
+ * filled. */
+pm_status pm_train(const pm_config *cfg, const pm_train_options *opt, char *err, size_t errlen);
 
 /* Learning rate at step (1-based): linear warmup, then cosine decay to min_lr_frac * lr. */
 float pm_lr_at(const pm_config *c, int step);

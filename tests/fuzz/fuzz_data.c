@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "train/data.h"
+#include "train/data/data.h"
 
 static char dir[] = "/dev/shm/polymoe_fuzz_data_XXXXXX";
 

@@ -1,0 +1,84 @@
+/* polymoe bench: benchmarks comparing the backends on the same work. */
+#include <stdio.h>
+#include <string.h>
+
+#include "bench/bench.h"
+#include "train/cli/commands.h"
+
+static void usage(void) {
+    printf("usage: polymoe bench [--backend all|NAME] [--suite LIST] [--json FILE] [--out DIR] [--quick]\n\n"
+           "Times the same work, on the same seeded inputs, on device 0 of every backend compiled\n"
+           "in (or of NAME): a warm-up run, then repeated runs with the device synchronised around\n"
+           "host timers; reports the median with min/max and quartiles.\n\n"
+           "Suites (comma-separated, run in this order; default all):\n"
+           "  gemm        square float32 GEMM 256..4096 and the model's shapes (MLP 768x3072 and\n"
+           "              back with gradients, per-head attention products, LM head against vocab\n"
+           "              50257) for 4096 tokens, once per GEMM implementation; GFLOP/s\n"
+           "  router      router_fwd (softmax + top-k) for 4K..64K tokens x 8..64 experts, k 1 and 2;\n"
+           "              GB/s of the bytes it must move\n"
+           "  dispatch    moe_plan + moe_permute, and moe_combine, at width 768; GB/s\n"
+           "  moe_layer   MoE MLP forward + backward against the dense MLP of the same active FLOPs\n"
+           "              (8 experts, 4096 tokens, top-1 and top-2); the ratio MoE/dense\n"
+           "  train_step  whole training steps of configs/tiny.json, and of configs/gpt2-moe.json\n"
+           "              on a GPU with enough memory: tokens/s, MFU where the peak is known, peak\n"
+           "              device memory (configs are read from the working directory)\n"
+           "The gemm suite runs every GEMM implementation of a backend except the CPU's \"naive\"\n"
+           "(slow reference loops); the other suites run the backend's default implementation.\n"
+           "The full run is sized for GPUs (on CPU implementations it takes tens of minutes or\n"
+           "more); --quick is the one for CPUs.\n\n"
+           "  --backend NAME  a backend name or all (default all)\n"
+           "  --suite LIST    e.g. gemm,router (default all: %s)\n"
+           "  --out DIR       output directory, created if needed (default runs/bench):\n"
+           "                  bench.jsonl, bench.md, gemm.svg, moe_vs_dense.svg\n"
+           "  --json FILE     the JSON Lines file instead of DIR/bench.jsonl (one object per\n"
+           "                  measurement: suite, op, case, backend, implementation, device, shape,\n"
+           "                  dtype, median_ms, spread, reps, gflops, gbps, ...)\n"
+           "  --quick         small shapes and few repetitions, about two minutes in all: squares to\n"
+           "                  1024 (larger ones left out when they would take over a second), 64\n"
+           "                  tokens for the model's GEMM shapes, a top-1 MoE layer of 128 tokens\n"
+           "                  at width 256, batch 4 for train_step, fewer router and dispatch cases;\n"
+           "                  each backend gets an equal share of the time, split among its suites;\n"
+           "                  a run slower than the budget is timed once, and what is due after its\n"
+           "                  suite's share is spent is skipped (listed in the notes)\n\n"
+           "Exit status: 0 when nothing failed (skips, listed in the notes, are not failures),\n"
+           "1 when a measurement failed or an output could not be written, 2 on bad arguments.\n",
+           pm_bench_suite_list());
+}
+
+int cmd_bench(int argc, char **argv) {
+    if (wants_help(argc, argv)) {
+        usage();
+        return 0;
+    }
+    pm_bench_options opt = {.backend = "all", .suites = PM_BENCH_ALL, .out_dir = "runs/bench"};
+    for (int i = 0; i < argc; i++) {
+        const char *arg = argv[i];
+        int takes_value = strcmp(arg, "--backend") == 0 || strcmp(arg, "--suite") == 0 ||
+                          strcmp(arg, "--json") == 0 || strcmp(arg, "--out") == 0;
+        if (strcmp(arg, "--quick") == 0) {
+            opt.quick = 1;
+            continue;
+        }
+        if (!takes_value) {
+            fprintf(stderr, "polymoe bench: unknown option '%s' (see --help)\n", arg);
+            return 2;
+        }
+        if (i + 1 >= argc || argv[i + 1][0] == 0) {
+            fprintf(stderr, "polymoe bench: %s needs a value (see --help)\n", arg);
+            return 2;
+        }
+        const char *val = argv[++i];
+        if (strcmp(arg, "--backend") == 0) opt.backend = val;
+        else if (strcmp(arg, "--json") == 0) opt.json_path = val;
+        else if (strcmp(arg, "--out") == 0) opt.out_dir = val;
+        else {
+            char err[256];
+            opt.suites = pm_bench_parse_suites(val, err, sizeof err);
+            if (!opt.suites) {
+                fprintf(stderr, "polymoe bench: %s\n", err);
+                return 2;
+            }
+        }
+    }
+    return pm_bench_run(&opt);
+}

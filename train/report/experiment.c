@@ -1,0 +1,205 @@
+#define _POSIX_C_SOURCE 200809L
+#include "train/report/experiment.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "train/util/files.h"
+#include "train/report/report.h"
+#include "train/run_config.h"
+#include "train/report/report_runs.h"
+#include "train/trainer.h"
+
+typedef struct {
+    const char *name;
+    const char *const *model; /* key=value for every run, NULL-terminated */
+    int dense_steps, moe_steps, eval_every;
+} scale;
+
+/* A model small enough that the whole study runs in seconds, for tests. */
+static const char *const toy_model[] = {"n_layer=2", "n_head=2", "n_embd=32", "block_size=32", "batch_size=6",
+                                        "moe_layers=0,1", "n_experts=4", "eval_seqs=4", "log_every=1",
+                                        "warmup_steps=2", NULL};
+/* configs/tiny.json at batch 12, the batch the study in docs/emergence ran with. */
+static const char *const default_model[] = {"batch_size=12", "log_every=5", NULL};
+
+static const scale scales[] = {
+    {"toy", toy_model, 8, 16, 4},
+    {"default", default_model, 150, 300, 50},
+};
+
+/* Router noise breaks the ties of the zero router after upcycling (without it every token
+ * would go to expert 0); it falls to zero over the first 5% of the MoE runs, after which the
+ * router alone decides. Expert noise of 0.02 is about the size of the dense MLP's weights.
+ * With this schedule the run without load balancing collapses (at MoE step 170 on the default
+ * corpus); in a trial with router noise 0.1 lasting a quarter of the run it stayed uneven
+ * (largest expert share up to 0.56) but did not collapse in 300 steps. */
+static const char *const router_settings[] = {"router_noise=1.0", "noise_anneal=0.05", NULL};
+#define UPCYCLE_NOISE 0.02f
+
+typedef struct {
+    const char *name, *what;
+    const char *overrides[3];
+    int stop_on_collapse;
+} moe_run;
+
+static const moe_run moe_runs[] = {
+    {"moe", "MoE upcycled from the dense checkpoint, top-1, load balancing", {NULL}, 0},
+    {"no-lb", "the same without load balancing, stopping on collapse", {"lb_coef=0", NULL}, 1},
+    {"top2", "the same as moe with top-2 routing", {"top_k=2", NULL}, 0},
+};
+enum { N_MOE_RUNS = sizeof moe_runs / sizeof moe_runs[0], N_STAGES = N_MOE_RUNS + 2 };
+
+typedef struct {
+    const pm_experiment_options *opt;
+    const scale *sc;
+    double started;
+    int stage;
+} study;
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void add(pm_run_args *a, const char *const *kv) {
+    for (; kv && *kv && a->n_overrides < PM_MAX_OVERRIDES; kv++) a->overrides[a->n_overrides++] = *kv;
+}
+
+/* The embedded default config <- the scale's model <- the router settings <- `extra`, with
+ * the study's evaluation and checkpoint cadence. */
+static int study_config(const study *s, const char *const *extra, int steps, pm_config *cfg, char *err,
+                        size_t errlen) {
+    pm_run_args a;
+    memset(&a, 0, sizeof a);
+    char eval_every[32], checkpoint_every[32], data[600];
+    snprintf(eval_every, sizeof eval_every, "eval_every=%d", s->sc->eval_every);
+    /* two checkpoints kept, half-way and last: router saturation compares them */
+    snprintf(checkpoint_every, sizeof checkpoint_every, "checkpoint_every=%d", s->sc->moe_steps / 2);
+    snprintf(data, sizeof data, "data=%s", s->opt->data ? s->opt->data : "");
+    const char *const cadence[] = {eval_every, checkpoint_every, s->opt->data ? data : NULL, NULL};
+    add(&a, s->sc->model);
+    add(&a, router_settings);
+    add(&a, cadence);
+    add(&a, extra);
+    a.steps = steps;
+    return pm_run_config(&a, NULL, cfg, err, errlen);
+}
+
+static void run_dir(const study *s, const char *name, char *out, size_t len) {
+    snprintf(out, len, "%s/%s", s->opt->out, name);
+}
+
+static void stage(study *s, const char *name, const char *what) {
+    printf("\n[%d/%d] %s: %s (study time so far %.1f min)\n", ++s->stage, N_STAGES, name, what,
+           (now() - s->started) / 60);
+    fflush(stdout);
+}
+
+static pm_status train(const study *s, const char *name, const pm_config *cfg, const pm_train_options *base,
+                       char *err, size_t errlen) {
+    char dir[1024];
+    run_dir(s, name, dir, sizeof dir);
+    pm_train_options o = *base;
+    o.out_dir = dir;
+    o.backend = s->opt->backend;
+    char inner[1024];
+    pm_status rc = pm_train(cfg, &o, inner, sizeof inner);
+    if (rc == PM_FAILED) snprintf(err, errlen, "%s: %s", name, inner);
+    if (rc == PM_INTERRUPTED) snprintf(err, errlen, "interrupted during %s", name);
+    return rc;
+}
+
+/* RUN/upcycle.json tells the report where the run's step 1 lies on the dense run's axis. */
+static int write_upcycle_note(const study *s, const char *name, char *err, size_t errlen) {
+    char dir[1024], path[1100];
+    run_dir(s, name, dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/" PM_RUN_UPCYCLE_FILE, dir);
+    FILE *f = pm_mkdir_p(dir) ? NULL : fopen(path, "w");
+    int bad = !f;
+    if (f) {
+        bad = fprintf(f, "{\"dense_run\": \"dense\", \"dense_steps\": %d, \"upcycle_noise\": %g}\n",
+                      s->sc->dense_steps, UPCYCLE_NOISE) < 0;
+        bad |= fclose(f) != 0;
+    }
+    if (bad) {
+        snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static const scale *find_scale(const char *name) {
+    for (size_t i = 0; i < sizeof scales / sizeof scales[0]; i++)
+        if (!strcmp(scales[i].name, name)) return &scales[i];
+    return NULL;
+}
+
+static pm_status run_study(study *s, char *err, size_t errlen) {
+    const scale *sc = s->sc;
+    const char *const dense_only[] = {"moe_layers=", NULL};
+    char dense_dir[1024];
+    run_dir(s, "dense", dense_dir, sizeof dense_dir);
+    pm_config dense;
+    if (study_config(s, dense_only, sc->dense_steps + sc->moe_steps, &dense, err, errlen)) return PM_FAILED;
+    if (pm_corpus_ensure_default(dense.data, err, errlen)) return PM_FAILED;
+
+    stage(s, "dense", "the dense baseline up to the checkpoint the MoE runs are upcycled from");
+    pm_train_options first = {.stop_after = sc->dense_steps};
+    pm_status rc = train(s, "dense", &dense, &first, err, errlen);
+    for (int i = 0; !rc && i < N_MOE_RUNS; i++) {
+        const moe_run *m = &moe_runs[i];
+        pm_config cfg;
+        stage(s, m->name, m->what);
+        if (study_config(s, m->overrides, sc->moe_steps, &cfg, err, errlen) || write_upcycle_note(s, m->name, err, errlen))
+            return PM_FAILED;
+        pm_train_options o = {.init_from = dense_dir, .upcycle_noise = UPCYCLE_NOISE,
+                              .stop_on_collapse = m->stop_on_collapse};
+        rc = train(s, m->name, &cfg, &o, err, errlen);
+    }
+    if (rc) return rc;
+    stage(s, "dense", "the rest of the dense baseline");
+    pm_train_options rest = {.resume = 1};
+    return train(s, "dense", &dense, &rest, err, errlen);
+}
+
+pm_status pm_experiment_emergence(const pm_experiment_options *opt, char *err, size_t errlen) {
+    study s = {.opt = opt, .sc = find_scale(opt->scale), .started = now()};
+    if (!s.sc) {
+        snprintf(err, errlen, "unknown scale '%s' (toy or default)", opt->scale);
+        return PM_FAILED;
+    }
+    char dense_dir[1024];
+    struct stat st;
+    run_dir(&s, "dense", dense_dir, sizeof dense_dir);
+    if (stat(dense_dir, &st) == 0) {
+        snprintf(err, errlen, "%s already holds a study: choose another --out or remove it", opt->out);
+        return PM_FAILED;
+    }
+    if (pm_mkdir_p(opt->out)) {
+        snprintf(err, errlen, "cannot create %s: %s", opt->out, strerror(errno));
+        return PM_FAILED;
+    }
+    printf("emergence study, scale %s: dense baseline of %d steps; MoE runs of %d steps upcycled from its "
+           "step %d; folder %s\n",
+           s.sc->name, s.sc->dense_steps + s.sc->moe_steps, s.sc->moe_steps, s.sc->dense_steps, opt->out);
+    pm_status rc = run_study(&s, err, errlen);
+    if (rc) return rc;
+
+    char dirs[N_MOE_RUNS + 1][1024], report_dir[1024];
+    const char *runs[N_MOE_RUNS + 1];
+    run_dir(&s, "dense", dirs[0], sizeof dirs[0]);
+    for (int i = 0; i < N_MOE_RUNS; i++) run_dir(&s, moe_runs[i].name, dirs[i + 1], sizeof dirs[i + 1]);
+    for (int i = 0; i <= N_MOE_RUNS; i++) runs[i] = dirs[i];
+    run_dir(&s, "report", report_dir, sizeof report_dir);
+    printf("\nwriting the report (study time so far %.1f min)\n", (now() - s.started) / 60);
+    fflush(stdout);
+    pm_report_options ro = {.backend = opt->backend, .panels = 5};
+    if (pm_report_write(runs, N_MOE_RUNS + 1, report_dir, &ro, err, errlen)) return PM_FAILED;
+    printf("study finished in %.1f min; report: %s/report.html\n", (now() - s.started) / 60, report_dir);
+    return PM_DONE;
+}

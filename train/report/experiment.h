@@ -1,0 +1,32 @@
+/* The emergence study: do experts specialise by domain, and what does load balancing do?
+ *
+ * In the study folder, on one corpus (default: the default corpus of code, math and prose):
+ *   dense   the dense baseline (configs/dense.json: tiny.json without MoE layers), trained
+ *           dense_steps + moe_steps steps. Its checkpoint at dense_steps is the short dense
+ *           pre-training that the MoE runs start from, so the baseline and the MoE runs see
+ *           the same number of training steps in all.
+ *   moe     upcycled from that checkpoint (every expert a copy of the dense MLP plus noise,
+ *           the router at zero), top-1 with load balancing: configs/tiny.json.
+ *   no-lb   the same without the load-balancing loss (lb_coef=0), stopped once routing
+ *           collapses (--stop-on-collapse).
+ *   top2    the same as moe with top-2 routing.
+ * The MoE runs share router noise (annealed) that breaks the ties of the zero router; then
+ * report/ gets the report of the four runs (report.h). */
+#ifndef POLYMOE_EXPERIMENT_H
+#define POLYMOE_EXPERIMENT_H
+
+#include <stddef.h>
+
+#include "train/util/status.h"
+
+typedef struct {
+    const char *backend; /* backend name or "auto" */
+    const char *out;     /* the study folder; must not hold a study already */
+    const char *scale;   /* "default" (about 30 minutes on 2 CPU cores) or "toy" (seconds) */
+    const char *data;    /* a corpus manifest, NULL: the default corpus (built on first use) */
+} pm_experiment_options;
+
+/* Runs the study and writes its report: PM_DONE, PM_INTERRUPTED, or PM_FAILED with err filled. */
+pm_status pm_experiment_emergence(const pm_experiment_options *opt, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,228 @@
+#include "train/report/report_routing.h"
+
+#include <dirent.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/model.h"
+#include "train/checkpoint.h"
+#include "train/report/report_info.h"
+
+/* The first and last step among RUN/checkpoints/step-NNNNNNN; 0 when there is none. */
+static void checkpoint_steps(const char *run_dir, int *first, int *last) {
+    char path[1100];
+    snprintf(path, sizeof path, "%s/checkpoints", run_dir);
+    *first = *last = 0;
+    DIR *d = opendir(path);
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        int s;
+        char tail[8] = "";
+        if (sscanf(e->d_name, "step-%d%7s", &s, tail) != 1 || s <= 0) continue;
+        if (!*first || s < *first) *first = s;
+        if (s > *last) *last = s;
+    }
+    if (d) closedir(d);
+}
+
+const double *pm_routing_class_counts(const pm_routing *r, int l, int d, int c) {
+    return r->class_counts + (((size_t)l * PM_MAX_DOMAINS + d) * PM_MAX_CLASSES + c) * r->E;
+}
+
+const int32_t *pm_routing_sample_experts(const pm_routing *r, int l, int d) {
+    return r->sample_expert + ((size_t)l * PM_MAX_DOMAINS + d) * PM_SAMPLE_LEN;
+}
+
+/* What one pass over the held-out text needs. */
+typedef struct {
+    pm_model *model;
+    pm_dataset *data;
+    int B, T, k, n_moe;
+    size_t n_seqs[PM_MAX_DOMAINS];
+    uint8_t *cls[PM_MAX_DOMAINS];       /* class of every position of the analysed text */
+    int32_t *top1[PM_MAX_DOMAINS];      /* [n_moe][n_seqs * T] of the latest checkpoint */
+    int32_t *inputs, *ids;
+    double unchanged[PM_MAX_LAYERS], compared[PM_MAX_LAYERS]; /* saturation tallies */
+} pass_state;
+
+/* The model over domain d's analysed sequences; each batch's expert ids go to visit(). */
+typedef void (*visit_fn)(pm_routing *r, pass_state *p, int l, int d, size_t pos, int n);
+
+static int run_domain(pm_routing *r, pass_state *p, int d, visit_fn visit) {
+    size_t n_tokens;
+    const int32_t *stream = pm_data_stream(p->data, d, 1, &n_tokens);
+    for (size_t s0 = 0; s0 < p->n_seqs[d]; s0 += (size_t)p->B) {
+        int b = (int)(p->n_seqs[d] - s0 < (size_t)p->B ? p->n_seqs[d] - s0 : (size_t)p->B);
+        for (int i = 0; i < b; i++)
+            memcpy(p->inputs + (size_t)i * p->T, stream + (s0 + i) * (size_t)(p->T + 1), sizeof(int32_t) * p->T);
+        if (pm_model_forward(p->model, p->inputs, NULL, b, p->T, -1, NULL) != PM_OK) return -1;
+        for (int l = 0; l < p->n_moe; l++) {
+            if (pm_model_expert_ids(p->model, l, p->ids, b, p->T) != PM_OK) return -1;
+            visit(r, p, l, d, s0 * (size_t)p->T, b * p->T);
+        }
+    }
+    return 0;
+}
+
+/* Sequence s position t is stream position s (T+1) + t. */
+static size_t stream_pos(const pass_state *p, size_t pos) { return pos / p->T * (p->T + 1) + pos % p->T; }
+
+static void tally_latest(pm_routing *r, pass_state *p, int l, int d, size_t pos, int n) {
+    int32_t *top1 = p->top1[d] + (size_t)l * p->n_seqs[d] * p->T;
+    for (int i = 0; i < n; i++) {
+        int c = p->cls[d][stream_pos(p, pos + i)];
+        double *counts = (double *)pm_routing_class_counts(r, l, d, c);
+        for (int j = 0; j < p->k; j++) counts[p->ids[(size_t)i * p->k + j]]++;
+        if (l == 0) r->class_tokens[d][c]++;
+        top1[pos + i] = p->ids[(size_t)i * p->k];
+    }
+}
+
+static void compare_early(pm_routing *r, pass_state *p, int l, int d, size_t pos, int n) {
+    (void)r;
+    const int32_t *top1 = p->top1[d] + (size_t)l * p->n_seqs[d] * p->T;
+    for (int i = 0; i < n; i++) p->unchanged[l] += top1[pos + i] == p->ids[(size_t)i * p->k];
+    p->compared[l] += n;
+}
+
+/* Domain d's sample: its first sequence from the first line start in its first half, at most
+ * PM_SAMPLE_LEN bytes. */
+static void take_sample(pm_routing *r, pass_state *p, int d) {
+    size_t n_tokens, start = 0, half = (size_t)p->T / 2;
+    const int32_t *stream = pm_data_stream(p->data, d, 1, &n_tokens);
+    while (start < half && stream[start] != '\n') start++;
+    start = start < half ? start + 1 : 0;
+    int len = p->T - (int)start < PM_SAMPLE_LEN ? p->T - (int)start : PM_SAMPLE_LEN;
+    r->sample_len[d] = len;
+    memcpy(r->sample[d], stream + start, sizeof(int32_t) * (size_t)len);
+    for (int l = 0; l < p->n_moe; l++)
+        memcpy((int32_t *)pm_routing_sample_experts(r, l, d), p->top1[d] + (size_t)l * p->n_seqs[d] * p->T + start,
+               sizeof(int32_t) * (size_t)len);
+}
+
+static int prepare_text(pm_routing *r, pass_state *p, const pm_run *run, int eval_seqs, char *err, size_t errlen) {
+    for (int d = 0; d < r->D; d++) {
+        size_t n_tokens;
+        const int32_t *stream = pm_data_stream(p->data, d, 1, &n_tokens);
+        p->n_seqs[d] = n_tokens / (size_t)(p->T + 1);
+        if (p->n_seqs[d] > (size_t)eval_seqs) p->n_seqs[d] = (size_t)eval_seqs;
+        size_t n = p->n_seqs[d] * (size_t)(p->T + 1);
+        r->lexer[d] = pm_lexer_for_domain(run->domain[d]);
+        const char *const *names;
+        r->n_classes[d] = pm_token_class_names(r->lexer[d], &names);
+        p->cls[d] = malloc(n ? n : 1);
+        p->top1[d] = malloc(sizeof(int32_t) * (size_t)p->n_moe * (n ? n : 1));
+        if (!p->cls[d] || !p->top1[d]) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+        pm_classify_tokens(r->lexer[d], stream, n, p->cls[d]);
+    }
+    return 0;
+}
+
+static int load(pm_model *m, const char *run_dir, int step, char *err, size_t errlen) {
+    char dir[1200];
+    snprintf(dir, sizeof dir, "%s/checkpoints/step-%07d", run_dir, step);
+    return pm_checkpoint_load(dir, m, NULL, err, errlen);
+}
+
+int pm_routing_analyse(const pm_run *run, const char *backend, pm_routing *r, char *err,
+                       size_t errlen) {
+    memset(r, 0, sizeof *r);
+    checkpoint_steps(run->dir, &r->early_step, &r->step);
+    if (!r->step) {
+        snprintf(err, errlen, "no checkpoint in %s/checkpoints", run->dir);
+        return -1;
+    }
+    if (r->early_step == r->step) r->early_step = 0;
+    char last_dir[1200], step_dir[1300], inner[600];
+    pm_config cfg;
+    snprintf(last_dir, sizeof last_dir, "%s/checkpoints/step-%07d", run->dir, r->step);
+    if (pm_checkpoint_find(last_dir, step_dir, sizeof step_dir, &cfg, err, errlen)) return -1;
+    pass_state p = {.B = cfg.batch_size, .T = cfg.block_size, .k = cfg.top_k, .n_moe = run->n_moe};
+    r->n_moe = run->n_moe, r->E = cfg.n_experts, r->k = cfg.top_k, r->D = run->D;
+    for (int l = 0; l < PM_MAX_LAYERS; l++) r->saturation[l] = NAN;
+    int rc = -1;
+    pm_backend *be = pm_backend_open(backend, 0, inner, sizeof inner);
+    pm_data_options dopt = {.seq_len = cfg.block_size, .eval_fraction = cfg.eval_fraction, .seed = cfg.seed,
+                            .natural_mix = cfg.natural_mix, .max_eval_seqs = (size_t)cfg.eval_seqs};
+    if (!be || !(p.data = pm_data_open(cfg.data, &dopt, inner, sizeof inner)) ||
+        !(p.model = pm_model_create(be, &cfg, p.B, p.T, inner, sizeof inner))) {
+        snprintf(err, errlen, "%s", inner);
+        goto done;
+    }
+    if (pm_data_domains(p.data) != r->D) {
+        snprintf(err, errlen, "%s has %d domains, the run's metrics %d", cfg.data, pm_data_domains(p.data), r->D);
+        goto done;
+    }
+    size_t n_counts = (size_t)r->n_moe * PM_MAX_DOMAINS * PM_MAX_CLASSES * r->E;
+    r->class_counts = calloc(n_counts, sizeof(double));
+    r->sample_expert = calloc((size_t)r->n_moe * PM_MAX_DOMAINS * PM_SAMPLE_LEN, sizeof(int32_t));
+    p.inputs = malloc(sizeof(int32_t) * (size_t)p.B * p.T);
+    p.ids = malloc(sizeof(int32_t) * (size_t)p.B * p.T * p.k);
+    if (!r->class_counts || !r->sample_expert || !p.inputs || !p.ids) {
+        snprintf(err, errlen, "out of memory");
+        goto done;
+    }
+    if (prepare_text(r, &p, run, cfg.eval_seqs, err, errlen)) goto done;
+    if (load(p.model, run->dir, r->step, err, errlen)) goto done;
+    for (int d = 0; d < r->D; d++) {
+        if (run_domain(r, &p, d, tally_latest)) goto device_error;
+        take_sample(r, &p, d);
+    }
+    if (r->early_step) {
+        if (load(p.model, run->dir, r->early_step, err, errlen)) goto done;
+        for (int d = 0; d < r->D; d++)
+            if (run_domain(r, &p, d, compare_early)) goto device_error;
+        for (int l = 0; l < r->n_moe; l++) r->saturation[l] = p.compared[l] > 0 ? p.unchanged[l] / p.compared[l] : NAN;
+    }
+    rc = 0;
+    goto done;
+device_error:
+    snprintf(err, errlen, "%s", pm_error(be));
+done:
+    for (int d = 0; d < PM_MAX_DOMAINS; d++) {
+        free(p.cls[d]);
+        free(p.top1[d]);
+    }
+    free(p.inputs);
+    free(p.ids);
+    pm_model_free(p.model);
+    pm_data_close(p.data);
+    if (be) pm_backend_close(be);
+    if (rc) pm_routing_free(r);
+    return rc;
+}
+
+void pm_routing_free(pm_routing *r) {
+    free(r->class_counts);
+    free(r->sample_expert);
+    r->class_counts = NULL;
+    r->sample_expert = NULL;
+}
+
+double pm_routing_class_information(const pm_routing *r, int l, double *h) {
+    double total = 0, mi = 0, hc = 0;
+    for (int d = 0; d < r->D; d++)
+        for (int c = 0; c < r->n_classes[d]; c++) total += r->class_tokens[d][c];
+    double *joint = malloc(sizeof(double) * PM_MAX_CLASSES * (size_t)r->E);
+    for (int d = 0; joint && d < r->D; d++) {
+        /* I(E; class | D) = sum_d p(d) I(E; class | D = d), the same for H */
+        double nd = 0, hd;
+        for (int c = 0; c < r->n_classes[d]; c++) {
+            nd += r->class_tokens[d][c];
+            memcpy(joint + (size_t)c * r->E, pm_routing_class_counts(r, l, d, c), sizeof(double) * r->E);
+        }
+        double mid = pm_mutual_information(joint, r->n_classes[d], r->E, NULL);
+        /* rows are classes: H(class) is the row entropy, from the class totals */
+        hd = pm_entropy(r->class_tokens[d], r->n_classes[d], 1);
+        mi += nd / total * mid;
+        hc += nd / total * hd;
+    }
+    free(joint);
+    if (h) *h = hc;
+    return mi;
+}
