@@ -1,4 +1,4 @@
-/* libFuzzer target: the data reader (train/data.c). The input is a manifest, a NUL byte, and
+/* libFuzzer target: the data reader (train/data/data.c). The input is a manifest, a NUL byte, and
  * the contents of docs.jsonl; both are written to a private folder in /dev/shm beside a plain
  * text file a.txt, and the manifest is opened, a batch drawn and the eval sequences read.
  * Manifests with '/' or '\' are skipped: a path outside the folder (an absolute glob, an

@@ -19,7 +19,7 @@ static void help(void) {
            "  --backend NAME   cpu, opencl, vulkan, cuda or auto (default cpu)\n"
            "  --out DIR        the study folder (default runs/emergence); must not hold a study\n"
            "  --scale S        default: about 30 minutes on 2 CPU cores; toy: seconds (tests)\n"
-           "  --data MANIFEST  another corpus (a manifest, see train/data.h)\n");
+           "  --data MANIFEST  another corpus (a manifest, see train/data/data.h)\n");
 }
 
 int cmd_experiment(int argc, char **argv) {
