@@ -3,7 +3,6 @@
  * generator, the tokenizer, and every bad input the manifest reader must refuse. */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,26 +12,16 @@
 #include "train/data/data.h"
 #include "train/data/mathgen.h"
 #include "train/data/tokenizer.h"
+#include "tests/check.h"
 
 #define T 16
 #define MAX_DOCS 64
 #define MAX_PATHS 128
 
-static int passed, failed;
 static char tmp[] = "/tmp/polymoe_test_data_XXXXXX";
 static char *created[MAX_PATHS];
 static int n_created;
 
-static void check(int ok, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    printf("%s  ", ok ? "pass" : "FAIL");
-    vprintf(fmt, ap);
-    printf("\n");
-    va_end(ap);
-    if (ok) passed++;
-    else failed++;
-}
 
 /* ---- temporary files ---- */
 
@@ -678,6 +667,5 @@ int main(void) {
     cleanup();
     for (int d = 0; d < 3; d++)
         for (int i = 0; i < known[d].n; i++) free(known[d].docs[i]);
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return check_tally();
 }

@@ -2,7 +2,6 @@
  * a clean error (naming the file and tensor, or the key and its allowed range), never a crash
  * or a silent acceptance; the good files and configs still load. */
 #define _POSIX_C_SOURCE 200809L
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,21 +11,11 @@
 #include "model/config.h"
 #include "model/model.h"
 #include "model/safetensors.h"
+#include "tests/check.h"
 
-static int passed, failed;
 static char tmp[] = "/tmp/polymoe_test_formats_XXXXXX";
 static char st_path[1100];
 
-static void check(int ok, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    printf("%s  ", ok ? "pass" : "FAIL");
-    vprintf(fmt, ap);
-    printf("\n");
-    va_end(ap);
-    if (ok) passed++;
-    else failed++;
-}
 
 /* ---- safetensors ---- */
 
@@ -256,6 +245,5 @@ int main(int argc, char **argv) {
     test_good_configs(argv[1]);
     unlink(st_path);
     rmdir(tmp);
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return check_tally();
 }

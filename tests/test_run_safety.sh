@@ -6,12 +6,7 @@
 # usage: test_run_safety.sh PATH/TO/polymoe
 source "$(dirname "$0")/testlib.sh"
 
-mkdir -p corpus/a corpus/b
-for i in $(seq 1 8); do
-  printf 'def f%d(x):\n    return x * %d + 1\n\n' "$i" "$i" > corpus/a/doc$i.py
-  printf 'In the beginning number %d was the word, and the word was %d.\n' "$i" "$i" > corpus/b/doc$i.txt
-done
-echo '{"domains": [{"name": "code", "files": ["a/*.py"]}, {"name": "prose", "files": ["b/*.txt"]}]}' > corpus/manifest.json
+make_small_corpus
 base="data=$PWD/corpus/manifest.json n_layer=2 n_head=2 n_embd=16 block_size=16 batch_size=4 eval_seqs=2 log_every=1 warmup_steps=2 eval_fraction=0.3"
 small="$base moe_layers=1 n_experts=4 eval_every=0"
 

@@ -14,3 +14,13 @@ finish() {
   [ "$failed" -eq 0 ]
   exit
 }
+
+# corpus/manifest.json: two small domains (code, prose) of 8 one-line documents each.
+make_small_corpus() {
+  mkdir -p corpus/a corpus/b
+  for i in $(seq 1 8); do
+    printf 'def f%d(x):\n    return x * %d + 1\n\n' "$i" "$i" > corpus/a/doc$i.py
+    printf 'In the beginning number %d was the word, and the word was %d.\n' "$i" "$i" > corpus/b/doc$i.txt
+  done
+  echo '{"domains": [{"name": "code", "files": ["a/*.py"]}, {"name": "prose", "files": ["b/*.txt"]}]}' > corpus/manifest.json
+}
