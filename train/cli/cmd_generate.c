@@ -11,8 +11,9 @@
 #include "train/run_config.h"
 #include "train/data/tokenizer.h"
 
-/* Samples from softmax(logits / temperature) over the top_k largest (0: all). */
-static int sample(const float *logits, int V, float temperature, int top_k, uint32_t seed,
+/* Samples from softmax(logits / temperature) over the top_k largest (0: all); `sorted` is
+ * scratch of V floats. */
+static int sample(const float *logits, float *sorted, int V, float temperature, int top_k, uint32_t seed,
                   uint32_t i) {
     double u = (pm_hash32(seed ^ pm_hash32(i)) >> 8) / 16777216.0;
     if (temperature <= 0) {
@@ -23,7 +24,6 @@ static int sample(const float *logits, int V, float temperature, int top_k, uint
     }
     float cut = -INFINITY;
     if (top_k > 0 && top_k < V) { /* the k-th largest logit */
-        float *sorted = malloc(sizeof *sorted * (size_t)V);
         memcpy(sorted, logits, sizeof *sorted * (size_t)V);
         for (int j = 0; j < top_k; j++)
             for (int v = j + 1; v < V; v++)
@@ -33,7 +33,6 @@ static int sample(const float *logits, int V, float temperature, int top_k, uint
                     sorted[v] = t;
                 }
         cut = sorted[top_k - 1];
-        free(sorted);
     }
     double max = -INFINITY, sum = 0;
     for (int v = 0; v < V; v++)
@@ -87,10 +86,11 @@ int cmd_generate(int argc, char **argv) {
     int T = cfg.block_size, V = cfg.vocab_size, rc = 1;
     size_t plen = strlen(a.prompt), cap = plen + (size_t)a.tokens + 1;
     int32_t *tok = malloc(sizeof *tok * cap);
-    float *logits = malloc(sizeof *logits * (size_t)V);
+    float *logits = malloc(sizeof *logits * (size_t)V), *sorted = malloc(sizeof *sorted * (size_t)V);
     pm_model *m = pm_model_create(be, &cfg, 1, T, err, sizeof err);
-    if (!m || !tok || !logits || pm_checkpoint_load(step_dir, m, NULL, err, sizeof err)) {
-        fprintf(stderr, "polymoe generate: %s\n", m ? err : err);
+    if (m && (!tok || !logits || !sorted)) snprintf(err, sizeof err, "out of host memory");
+    if (!m || !tok || !logits || !sorted || pm_checkpoint_load(step_dir, m, NULL, err, sizeof err)) {
+        fprintf(stderr, "polymoe generate: %s\n", err);
         goto done;
     }
     size_t n = pm_tok_encode(a.prompt, plen, tok);
@@ -103,7 +103,7 @@ int cmd_generate(int argc, char **argv) {
             fprintf(stderr, "\npolymoe generate: %s\n", pm_error(be));
             goto done;
         }
-        int next = sample(logits, V, a.temperature, a.top_k, a.seed, (uint32_t)i);
+        int next = sample(logits, sorted, V, a.temperature, a.top_k, a.seed, (uint32_t)i);
         if (next == PM_TOK_EOT) break;
         tok[n++] = next;
         char byte;
@@ -116,6 +116,7 @@ int cmd_generate(int argc, char **argv) {
 done:
     free(tok);
     free(logits);
+    free(sorted);
     pm_model_free(m);
     pm_backend_close(be);
     return rc;
