@@ -22,7 +22,7 @@
 typedef struct {
     const char *backend; /* backend name or "auto" */
     const char *out;     /* the study folder; must not hold a study already */
-    const char *scale;   /* "default" (about 30 minutes on 2 CPU cores) or "toy" (seconds) */
+    const char *scale;   /* "default" (15-20 minutes on 2 CPU cores) or "toy" (seconds) */
     const char *data;    /* a corpus manifest, NULL: the default corpus (built on first use) */
 } pm_experiment_options;
 
