@@ -8,6 +8,7 @@
 #include <string.h>
 
 extern const pm_driver pm_cpu_driver;
+extern const pm_driver pm_ref_driver;
 #ifdef POLYMOE_WITH_CUDA
 extern const pm_driver pm_cuda_driver;
 #endif
@@ -18,7 +19,8 @@ extern const pm_driver pm_vulkan_driver;
 extern const pm_driver pm_opencl_driver;
 #endif
 
-/* Registry order is also the preference order of "auto" among GPUs. */
+/* Registry order is also the preference order of "auto" among GPUs; without a GPU, auto is
+ * cpu. ref, the oracle, is last: slow on purpose, never chosen by auto. */
 static const pm_driver *const drivers[] = {
 #ifdef POLYMOE_WITH_CUDA
     &pm_cuda_driver,
@@ -30,6 +32,7 @@ static const pm_driver *const drivers[] = {
     &pm_opencl_driver,
 #endif
     &pm_cpu_driver,
+    &pm_ref_driver,
 };
 enum { n_drivers = sizeof drivers / sizeof drivers[0] };
 

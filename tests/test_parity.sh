@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Trainer parity: the same run on BACKEND and on cpu gives the same losses within 1e-4
+# Trainer parity: the same run on BACKEND and on ref (the reference backend) gives the same losses within 1e-4
 # relative at every step while the routing decisions agree (see below). tiny.json's model on the default corpus, 20 steps; the batch is
 # reduced to 4 sequences to keep CPU-emulated devices (PoCL, lavapipe) fast.
 # usage: test_parity.sh PATH/TO/polymoe BACKEND
@@ -15,9 +15,9 @@ if ! "$pm" devices | awk -v b="$backend:" '$0 == b {on=1; next} /^[a-z]+:$/ {on=
   exit 77
 fi
 args=(--steps 20 batch_size=4 log_every=1 eval_every=0 checkpoint_every=0 eval_seqs=4)
-"$pm" train --backend cpu --out "$work/cpu" "${args[@]}" > "$work/cpu.log" 2>&1 || { cat "$work/cpu.log"; echo "0 passed, 1 failed"; exit 1; }
+"$pm" train --backend ref --out "$work/ref" "${args[@]}" > "$work/ref.log" 2>&1 || { cat "$work/ref.log"; echo "0 passed, 1 failed"; exit 1; }
 "$pm" train --backend "$backend" --out "$work/$backend" "${args[@]}" > "$work/dev.log" 2>&1 || { cat "$work/dev.log"; echo "0 passed, 1 failed"; exit 1; }
-python3 - "$work/cpu/metrics.jsonl" "$work/$backend/metrics.jsonl" "$backend" <<'PY'
+python3 - "$work/ref/metrics.jsonl" "$work/$backend/metrics.jsonl" "$backend" <<'PY'
 import json, sys
 # Top-1 routing is discontinuous: a token whose two best experts are within float rounding
 # of each other can go to a different expert on a backend whose sums round differently, and
@@ -42,7 +42,7 @@ ok = ok and worst_same <= 1e-4 and worst_after <= 1e-2
 detail = f"worst relative loss difference {worst_same:.2e} (bound 1e-4)"
 if flip is not None:
     detail += f" up to step {flip - 1}; routing differed from step {flip} (a near-tie), then {worst_after:.2e} (bound 1e-2)"
-print(f"{'pass' if ok else 'FAIL'}  {name} vs cpu, 20 steps: {detail}")
+print(f"{'pass' if ok else 'FAIL'}  {name} vs ref, 20 steps: {detail}")
 print(f"{int(ok)} passed, {int(not ok)} failed")
 sys.exit(0 if ok else 1)
 PY

@@ -1,96 +1,44 @@
-/* The CPU backend: host memory, the reference ops, GEMM through OpenBLAS (or naive loops). */
-#define _GNU_SOURCE
+/* The fast CPU backend: host memory, the reference table with the ops that carry a training
+ * step's time replaced by fast ones (cpu_ops.h). Threads: OpenMP only; OpenBLAS is told to
+ * use one thread, and the GEMMs are split into blocks by this backend (gemm.c), so BLAS
+ * threads and OpenMP threads never wait on each other. */
+#include "../ref/host.h"
 #include "cpu_ops.h"
 
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
+#include <cblas.h>
 
-static const char *const cpu_gemm_impls[] = {"openblas", "naive", NULL};
+#define CPU_DRIVER "OpenBLAS (one thread per call) + vectorised loops"
 
-static void describe(pm_device_info *d) {
-    memset(d, 0, sizeof *d);
-    snprintf(d->name, sizeof d->name, "host CPU");
-    FILE *f = fopen("/proc/cpuinfo", "r");
-    char line[256];
-    while (f && fgets(line, sizeof line, f)) {
-        char *colon = strchr(line, ':');
-        if (strncmp(line, "model name", 10) == 0 && colon) {
-            snprintf(d->name, sizeof d->name, "%s", colon + 2);
-            d->name[strcspn(d->name, "\n")] = 0;
-            break;
-        }
-    }
-    if (f) fclose(f);
-    int threads = 1;
-#ifdef _OPENMP
-    threads = omp_get_max_threads();
-#endif
-    snprintf(d->api, sizeof d->api, "C11, %d OpenMP threads", threads);
-    snprintf(d->driver, sizeof d->driver, "OpenBLAS (CBLAS)");
-    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
-    d->memory_bytes = pages > 0 && page > 0 ? (uint64_t)pages * (uint64_t)page : 0;
-}
+static const char *const cpu_gemm_impls[] = {"openblas", NULL};
 
 static int cpu_devices(pm_device_info *out, int max, char *why, size_t whylen) {
     (void)why, (void)whylen;
-    if (max > 0) describe(&out[0]);
+    if (max > 0) pm_host_describe(&out[0], CPU_DRIVER);
     return 1;
 }
 
 static int cpu_open(pm_backend *be, int device) {
     (void)device;
-    describe(&be->info);
+    pm_host_describe(&be->info, CPU_DRIVER);
+    openblas_set_num_threads(1);
     be->gemm_impls = cpu_gemm_impls;
-    be->ops = PM_OP_TABLE(cpu);
+    be->ops = PM_OP_TABLE(ref); /* routing, dispatch, encoder: cheap, so the reference's */
+    be->ops.gemm = cpu_gemm;
+    be->ops.gemm_grouped = cpu_gemm_grouped;
+    be->ops.gemm_grouped_wgrad = cpu_gemm_grouped_wgrad;
     return PM_OK;
 }
 
 static void cpu_close(pm_backend *be) { (void)be; }
-
-static int cpu_alloc(pm_backend *be, pm_buf *buf) {
-    /* 64-byte alignment keeps vector loads in OpenBLAS and the loops aligned. */
-    size_t bytes = (buf->bytes + 63) & ~(size_t)63;
-    buf->handle = aligned_alloc(64, bytes);
-    if (!buf->handle) return pm_fail(be, "alloc", "out of memory allocating %zu bytes", bytes);
-    memset(buf->handle, 0, bytes);
-    return PM_OK;
-}
-
-static void cpu_free(pm_backend *be, pm_buf *buf) {
-    (void)be;
-    free(buf->handle);
-}
-
-static int cpu_upload(pm_backend *be, pm_buf *buf, const void *src, size_t off, size_t bytes) {
-    (void)be;
-    memcpy((char *)buf->handle + off, src, bytes);
-    return PM_OK;
-}
-
-static int cpu_download(pm_backend *be, const pm_buf *buf, void *dst, size_t off, size_t bytes) {
-    (void)be;
-    memcpy(dst, (const char *)buf->handle + off, bytes);
-    return PM_OK;
-}
-
-static int cpu_sync(pm_backend *be) {
-    (void)be;
-    return PM_OK;
-}
 
 const pm_driver pm_cpu_driver = {
     .name = "cpu",
     .devices = cpu_devices,
     .open = cpu_open,
     .close = cpu_close,
-    .alloc = cpu_alloc,
-    .free = cpu_free,
-    .upload = cpu_upload,
-    .download = cpu_download,
-    .sync = cpu_sync,
+    .alloc = pm_host_alloc,
+    .free = pm_host_free,
+    .upload = pm_host_upload,
+    .download = pm_host_download,
+    .sync = pm_host_sync,
 };

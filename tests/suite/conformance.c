@@ -618,7 +618,7 @@ static void check_backend(pm_backend *be, pm_backend *ref, const char *label, in
             io_t want, got;
             unsigned seed = (unsigned)(ci * 131 + si * 7 + 1);
             if (run_case(ref, c, s, seed, &want, err, sizeof err)) {
-                pm_check_row(out, tally, "FAIL", "cpu(reference)", c->op, shape, err);
+                pm_check_row(out, tally, "FAIL", "ref", c->op, shape, err);
                 free_outputs(&want);
                 continue;
             }
@@ -649,13 +649,12 @@ static void check_one(const char *name, pm_backend *ref, const char *only_op, FI
         pm_list_faults(name, has_device ? "FAIL" : "skip", err, only_op, out, tally);
         return;
     }
-    int is_cpu = strcmp(name, "cpu") == 0;
+    int is_ref = strcmp(name, "ref") == 0;
     /* Every GEMM implementation gets the GEMM rows; the first also gets all the other ops.
-     * The CPU's non-GEMM ops are the reference, so they are checked by finite differences
-     * and semantics instead of against themselves. */
-    for (int i = 0; pm_gemm_impls(be)[i]; i++) {
+     * The reference's ops are not compared with themselves: they are checked by finite
+     * differences and semantics instead. */
+    for (int i = 0; !is_ref && pm_gemm_impls(be)[i]; i++) {
         const char *impl = pm_gemm_impls(be)[i];
-        if (is_cpu && strcmp(impl, "naive") == 0) continue; /* it is the reference's GEMM */
         char label[48];
         snprintf(label, sizeof label, "%s:%s", name, impl);
         if (pm_select_gemm(be, impl) != PM_OK) {
@@ -663,12 +662,11 @@ static void check_one(const char *name, pm_backend *ref, const char *only_op, FI
             pm_clear_error(be);
             continue;
         }
-        check_backend(be, ref, label, is_cpu || i > 0, only_op, out, tally);
+        check_backend(be, ref, label, i > 0, only_op, out, tally);
     }
     pm_check_faults(be, name, only_op, out, tally);
-    if (is_cpu) {
+    if (is_ref) {
         /* semantics first: the gradient cases build on moe_plan's slots */
-        pm_select_gemm(be, "naive");
         pm_check_semantics(be, only_op, out, tally);
         pm_check_gradients(be, only_op, out, tally);
     }
@@ -696,20 +694,19 @@ int pm_check(const char *backend, const char *only_op, FILE *out, pm_tally *tall
     char err[512];
     memset(tally, 0, sizeof *tally);
     check_coverage(only_op, out, tally);
-    pm_backend *ref = pm_backend_open("cpu", 0, err, sizeof err);
+    pm_backend *ref = pm_backend_open("ref", 0, err, sizeof err);
     if (!ref) {
         fprintf(out, "cannot open the CPU reference: %s\n", err);
         tally->failed++;
         return 1;
     }
-    pm_select_gemm(ref, "naive"); /* double accumulation: the reference GEMM */
     if (strcmp(backend, "all") == 0) {
         /* every backend of the registry, then the standard ones this build left out, which
          * are listed as skipped by name */
-        static const char *const standard[] = {"cpu", "opencl", "vulkan", "cuda"};
+        static const char *const standard[] = {"ref", "cpu", "opencl", "vulkan", "cuda"};
         for (int i = 0; i < pm_backend_count(); i++)
             check_one(pm_backend_name(i), ref, only_op, out, tally);
-        for (int i = 0; i < 4; i++) {
+        for (int i = 0; i < 5; i++) {
             int built = 0;
             for (int j = 0; j < pm_backend_count(); j++)
                 built |= strcmp(pm_backend_name(j), standard[i]) == 0;

@@ -12,7 +12,7 @@
 
 #include "model/router_losses.h"
 
-#define LABEL "cpu:gradcheck"
+#define LABEL "ref:gradcheck"
 #define SAMPLES 24
 /* The step for inputs of magnitude about 1: the float32 rounding of the outputs a step moves
  * (divided by 2h) and the truncation error h^2 f'''/6 of the central difference both stay

@@ -9,7 +9,7 @@
 
 #include "model/router_losses.h"
 
-#define LABEL "cpu:semantics"
+#define LABEL "ref:semantics"
 /* Bound on the relative error of values the ops compute in float32 from double sums. */
 #define FLOAT_REL 1e-6
 

@@ -1,5 +1,5 @@
 /* Fused softmax + cross-entropy, forward (per-row loss) and backward. */
-#include "cpu_ops.h"
+#include "ref_ops.h"
 
 #include <math.h>
 
@@ -12,9 +12,9 @@ static double row_lse(const float *x, int V) {
     return m + log(s);
 }
 
-int cpu_xent_fwd(pm_backend *be, pm_ref losses, pm_ref logits, pm_ref targets, int N, int V) {
+int ref_xent_fwd(pm_backend *be, pm_ref losses, pm_ref logits, pm_ref targets, int N, int V) {
     const int32_t *t = pm_i32(targets);
-    if (cpu_check_indices(be, PM_FAULT_XENT_FWD_TARGET, t, N, V, 1) != PM_OK) return PM_ERR;
+    if (ref_check_indices(be, PM_FAULT_XENT_FWD_TARGET, t, N, V, 1) != PM_OK) return PM_ERR;
 #pragma omp parallel for schedule(static)
     for (int i = 0; i < N; i++) {
         const float *x = pm_f32(logits) + (long)i * V;
@@ -23,10 +23,10 @@ int cpu_xent_fwd(pm_backend *be, pm_ref losses, pm_ref logits, pm_ref targets, i
     return PM_OK;
 }
 
-int cpu_xent_bwd(pm_backend *be, pm_ref dlogits, pm_ref logits, pm_ref targets, int N, int V,
+int ref_xent_bwd(pm_backend *be, pm_ref dlogits, pm_ref logits, pm_ref targets, int N, int V,
                  float dloss) {
     const int32_t *t = pm_i32(targets);
-    if (cpu_check_indices(be, PM_FAULT_XENT_BWD_TARGET, t, N, V, 1) != PM_OK) return PM_ERR;
+    if (ref_check_indices(be, PM_FAULT_XENT_BWD_TARGET, t, N, V, 1) != PM_OK) return PM_ERR;
 #pragma omp parallel for schedule(static)
     for (int i = 0; i < N; i++) {
         const float *x = pm_f32(logits) + (long)i * V;

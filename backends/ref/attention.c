@@ -1,10 +1,10 @@
 /* Causal multi-head self-attention, forward and backward, straight from the definition. */
-#include "cpu_ops.h"
+#include "ref_ops.h"
 
 #include <math.h>
 #include <string.h>
 
-int cpu_attention_fwd(pm_backend *be, pm_ref out, pm_ref att, pm_ref qkv, int B, int T, int C,
+int ref_attention_fwd(pm_backend *be, pm_ref out, pm_ref att, pm_ref qkv, int B, int T, int C,
                       int NH) {
     if (C % NH) return pm_fail(be, "attention_fwd", "C=%d is not a multiple of NH=%d", C, NH);
     int hs = C / NH;
@@ -38,7 +38,7 @@ int cpu_attention_fwd(pm_backend *be, pm_ref out, pm_ref att, pm_ref qkv, int B,
     return PM_OK;
 }
 
-int cpu_attention_bwd(pm_backend *be, pm_ref dqkv, pm_ref datt, pm_ref dout, pm_ref qkv,
+int ref_attention_bwd(pm_backend *be, pm_ref dqkv, pm_ref datt, pm_ref dout, pm_ref qkv,
                       pm_ref att, int B, int T, int C, int NH) {
     if (C % NH) return pm_fail(be, "attention_bwd", "C=%d is not a multiple of NH=%d", C, NH);
     int hs = C / NH;

@@ -1,10 +1,10 @@
 /* Router: softmax, top-k with ties to the lower expert, gates, statistics, backward with the
  * load-balancing and z-loss gradients. */
-#include "cpu_ops.h"
+#include "ref_ops.h"
 
 #include <math.h>
 
-int cpu_router_fwd(pm_backend *be, pm_ref probs, pm_ref lse, pm_ref ids, pm_ref gates,
+int ref_router_fwd(pm_backend *be, pm_ref probs, pm_ref lse, pm_ref ids, pm_ref gates,
                    pm_ref logits, int N, int E, int k) {
     if (k < 1 || k > E) return pm_fail(be, "router_fwd", "top-k %d outside 1..E=%d", k, E);
 #pragma omp parallel for schedule(static)
@@ -36,7 +36,7 @@ int cpu_router_fwd(pm_backend *be, pm_ref probs, pm_ref lse, pm_ref ids, pm_ref 
     return PM_OK;
 }
 
-int cpu_router_stats(pm_backend *be, pm_ref stats, pm_ref probs, pm_ref lse, pm_ref ids, int N,
+int ref_router_stats(pm_backend *be, pm_ref stats, pm_ref probs, pm_ref lse, pm_ref ids, int N,
                      int E, int k) {
     (void)be;
     float *st = pm_f32(stats);
@@ -63,10 +63,10 @@ int cpu_router_stats(pm_backend *be, pm_ref stats, pm_ref probs, pm_ref lse, pm_
     return PM_OK;
 }
 
-int cpu_router_bwd(pm_backend *be, pm_ref dlogits, pm_ref probs, pm_ref lse, pm_ref ids,
+int ref_router_bwd(pm_backend *be, pm_ref dlogits, pm_ref probs, pm_ref lse, pm_ref ids,
                    pm_ref dgates, pm_ref stats, int N, int E, int k, float lb_coef,
                    float z_coef) {
-    if (cpu_check_indices(be, PM_FAULT_ROUTER_BWD_ID, pm_i32(ids), (long)N * k, E, 0) != PM_OK)
+    if (ref_check_indices(be, PM_FAULT_ROUTER_BWD_ID, pm_i32(ids), (long)N * k, E, 0) != PM_OK)
         return PM_ERR;
     const float *count = pm_f32(stats);
 #pragma omp parallel for schedule(static)

@@ -1,13 +1,13 @@
 /* Elementwise ops: encoder, add, fill, GELU, bias, router noise. */
-#include "cpu_ops.h"
+#include "ref_ops.h"
 #include "../pm_rng.h"
 
 #include <math.h>
 
-int cpu_encoder_fwd(pm_backend *be, pm_ref out, pm_ref tokens, pm_ref wte, pm_ref wpe, int B,
+int ref_encoder_fwd(pm_backend *be, pm_ref out, pm_ref tokens, pm_ref wte, pm_ref wpe, int B,
                     int T, int C) {
     const int32_t *tok = pm_i32(tokens);
-    if (cpu_check_indices(be, PM_FAULT_ENCODER_FWD_TOKEN, tok, (long)B * T, pm_rows_in(wte, C),
+    if (ref_check_indices(be, PM_FAULT_ENCODER_FWD_TOKEN, tok, (long)B * T, pm_rows_in(wte, C),
                           0) != PM_OK)
         return PM_ERR;
 #pragma omp parallel for schedule(static)
@@ -20,10 +20,10 @@ int cpu_encoder_fwd(pm_backend *be, pm_ref out, pm_ref tokens, pm_ref wte, pm_re
     return PM_OK;
 }
 
-int cpu_encoder_bwd(pm_backend *be, pm_ref dwte, pm_ref dwpe, pm_ref dout, pm_ref tokens, int B,
+int ref_encoder_bwd(pm_backend *be, pm_ref dwte, pm_ref dwpe, pm_ref dout, pm_ref tokens, int B,
                     int T, int C) {
     const int32_t *tok = pm_i32(tokens);
-    if (cpu_check_indices(be, PM_FAULT_ENCODER_BWD_TOKEN, tok, (long)B * T, pm_rows_in(dwte, C),
+    if (ref_check_indices(be, PM_FAULT_ENCODER_BWD_TOKEN, tok, (long)B * T, pm_rows_in(dwte, C),
                           0) != PM_OK)
         return PM_ERR;
     /* Serial over tokens: two tokens may share an embedding row. */
@@ -39,7 +39,7 @@ int cpu_encoder_bwd(pm_backend *be, pm_ref dwte, pm_ref dwpe, pm_ref dout, pm_re
     return PM_OK;
 }
 
-int cpu_add(pm_backend *be, pm_ref out, pm_ref a, pm_ref b, size_t n) {
+int ref_add(pm_backend *be, pm_ref out, pm_ref a, pm_ref b, size_t n) {
     (void)be;
     float *o = pm_f32(out);
     const float *x = pm_f32(a), *y = pm_f32(b);
@@ -48,7 +48,7 @@ int cpu_add(pm_backend *be, pm_ref out, pm_ref a, pm_ref b, size_t n) {
     return PM_OK;
 }
 
-int cpu_fill(pm_backend *be, pm_ref x, size_t n, float value) {
+int ref_fill(pm_backend *be, pm_ref x, size_t n, float value) {
     (void)be;
     float *p = pm_f32(x);
     for (size_t i = 0; i < n; i++) p[i] = value;
@@ -57,7 +57,7 @@ int cpu_fill(pm_backend *be, pm_ref x, size_t n, float value) {
 
 #define GELU_SCALE 0.7978845608028654 /* sqrt(2/pi) */
 
-int cpu_gelu_fwd(pm_backend *be, pm_ref out, pm_ref inp, size_t n) {
+int ref_gelu_fwd(pm_backend *be, pm_ref out, pm_ref inp, size_t n) {
     (void)be;
     float *o = pm_f32(out);
     const float *x = pm_f32(inp);
@@ -69,7 +69,7 @@ int cpu_gelu_fwd(pm_backend *be, pm_ref out, pm_ref inp, size_t n) {
     return PM_OK;
 }
 
-int cpu_gelu_bwd(pm_backend *be, pm_ref dinp, pm_ref inp, pm_ref dout, size_t n) {
+int ref_gelu_bwd(pm_backend *be, pm_ref dinp, pm_ref inp, pm_ref dout, size_t n) {
     (void)be;
     float *dx = pm_f32(dinp);
     const float *x = pm_f32(inp), *dy = pm_f32(dout);
@@ -93,7 +93,7 @@ static int bias_row(int r, int groups, const int32_t *off) {
     return -1;
 }
 
-int cpu_bias_add(pm_backend *be, pm_ref out, pm_ref bias, int rows, int cols, int groups,
+int ref_bias_add(pm_backend *be, pm_ref out, pm_ref bias, int rows, int cols, int groups,
                  pm_ref offsets) {
     (void)be;
     const int32_t *off = groups ? pm_i32(offsets) : NULL;
@@ -108,7 +108,7 @@ int cpu_bias_add(pm_backend *be, pm_ref out, pm_ref bias, int rows, int cols, in
     return PM_OK;
 }
 
-int cpu_bias_grad(pm_backend *be, pm_ref dbias, pm_ref dout, int rows, int cols, int groups,
+int ref_bias_grad(pm_backend *be, pm_ref dbias, pm_ref dout, int rows, int cols, int groups,
                   pm_ref offsets) {
     (void)be;
     const int32_t *off = groups ? pm_i32(offsets) : NULL;
@@ -124,7 +124,7 @@ int cpu_bias_grad(pm_backend *be, pm_ref dbias, pm_ref dout, int rows, int cols,
     return PM_OK;
 }
 
-int cpu_add_noise(pm_backend *be, pm_ref x, size_t n, float std, uint32_t seed) {
+int ref_add_noise(pm_backend *be, pm_ref x, size_t n, float std, uint32_t seed) {
     (void)be;
     float *p = pm_f32(x);
     for (size_t i = 0; i < n; i++) p[i] += std * pm_normal(seed, (uint32_t)i);

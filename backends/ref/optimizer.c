@@ -1,9 +1,9 @@
 /* Optimiser ops: the sum of squares behind the global grad norm, and AdamW. */
-#include "cpu_ops.h"
+#include "ref_ops.h"
 
 #include <math.h>
 
-int cpu_sumsq(pm_backend *be, pm_ref out, pm_ref x, size_t n) {
+int ref_sumsq(pm_backend *be, pm_ref out, pm_ref x, size_t n) {
     (void)be;
     const float *p = pm_f32(x);
     double acc = 0;
@@ -13,7 +13,7 @@ int cpu_sumsq(pm_backend *be, pm_ref out, pm_ref x, size_t n) {
     return PM_OK;
 }
 
-int cpu_adamw(pm_backend *be, pm_ref params, pm_ref grads, pm_ref m, pm_ref v, size_t n, float lr,
+int ref_adamw(pm_backend *be, pm_ref params, pm_ref grads, pm_ref m, pm_ref v, size_t n, float lr,
               float beta1, float beta2, float eps, float weight_decay, int step,
               float grad_scale) {
     (void)be;

@@ -1,10 +1,10 @@
 /* Layernorm forward and backward over the last dimension, eps 1e-5 as GPT-2. */
-#include "cpu_ops.h"
+#include "ref_ops.h"
 
 #include <math.h>
 #include <stdlib.h>
 
-int cpu_layernorm_fwd(pm_backend *be, pm_ref out, pm_ref mean, pm_ref rstd, pm_ref inp, pm_ref w,
+int ref_layernorm_fwd(pm_backend *be, pm_ref out, pm_ref mean, pm_ref rstd, pm_ref inp, pm_ref w,
                       pm_ref b, int N, int C) {
     (void)be;
 #pragma omp parallel for schedule(static)
@@ -25,7 +25,7 @@ int cpu_layernorm_fwd(pm_backend *be, pm_ref out, pm_ref mean, pm_ref rstd, pm_r
     return PM_OK;
 }
 
-int cpu_layernorm_bwd(pm_backend *be, pm_ref dinp, pm_ref dw, pm_ref db, pm_ref dout, pm_ref inp,
+int ref_layernorm_bwd(pm_backend *be, pm_ref dinp, pm_ref dw, pm_ref db, pm_ref dout, pm_ref inp,
                       pm_ref w, pm_ref mean, pm_ref rstd, int N, int C) {
     double *dw_acc = calloc((size_t)C * 2, sizeof(double));
     if (!dw_acc) return pm_fail(be, "layernorm_bwd", "out of host memory");

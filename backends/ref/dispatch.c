@@ -1,13 +1,13 @@
 /* Dispatch: the stable counting-sort plan, permute and combine with their backwards. */
-#include "cpu_ops.h"
+#include "ref_ops.h"
 
 #include <string.h>
 
-int cpu_moe_plan(pm_backend *be, pm_ref offsets, pm_ref slots, pm_ref ids, int N, int E, int k,
+int ref_moe_plan(pm_backend *be, pm_ref offsets, pm_ref slots, pm_ref ids, int N, int E, int k,
                  int capacity) {
     const int32_t *id = pm_i32(ids);
     int32_t *off = pm_i32(offsets), *slot = pm_i32(slots);
-    if (cpu_check_indices(be, PM_FAULT_MOE_PLAN_ID, id, (long)N * k, E, 0) != PM_OK)
+    if (ref_check_indices(be, PM_FAULT_MOE_PLAN_ID, id, (long)N * k, E, 0) != PM_OK)
         return PM_ERR;
     for (int e = 0; e <= E; e++) off[e] = 0;
     for (long a = 0; a < (long)N * k; a++) off[id[a] + 1]++;
@@ -26,9 +26,9 @@ int cpu_moe_plan(pm_backend *be, pm_ref offsets, pm_ref slots, pm_ref ids, int N
     return PM_OK;
 }
 
-int cpu_moe_permute(pm_backend *be, pm_ref xp, pm_ref x, pm_ref slots, int N, int k, int C) {
+int ref_moe_permute(pm_backend *be, pm_ref xp, pm_ref x, pm_ref slots, int N, int k, int C) {
     const int32_t *slot = pm_i32(slots);
-    if (cpu_check_indices(be, PM_FAULT_MOE_PERMUTE_SLOT, slot, (long)N * k, pm_rows_in(xp, C),
+    if (ref_check_indices(be, PM_FAULT_MOE_PERMUTE_SLOT, slot, (long)N * k, pm_rows_in(xp, C),
                           1) != PM_OK)
         return PM_ERR;
 #pragma omp parallel for schedule(static)
@@ -38,10 +38,10 @@ int cpu_moe_permute(pm_backend *be, pm_ref xp, pm_ref x, pm_ref slots, int N, in
     return PM_OK;
 }
 
-int cpu_moe_permute_bwd(pm_backend *be, pm_ref dx, pm_ref dxp, pm_ref slots, int N, int k,
+int ref_moe_permute_bwd(pm_backend *be, pm_ref dx, pm_ref dxp, pm_ref slots, int N, int k,
                         int C) {
     const int32_t *slot = pm_i32(slots);
-    if (cpu_check_indices(be, PM_FAULT_MOE_PERMUTE_BWD_SLOT, slot, (long)N * k,
+    if (ref_check_indices(be, PM_FAULT_MOE_PERMUTE_BWD_SLOT, slot, (long)N * k,
                           pm_rows_in(dxp, C), 1) != PM_OK)
         return PM_ERR;
 #pragma omp parallel for schedule(static)
@@ -59,10 +59,10 @@ int cpu_moe_permute_bwd(pm_backend *be, pm_ref dx, pm_ref dxp, pm_ref slots, int
     return PM_OK;
 }
 
-int cpu_moe_combine(pm_backend *be, pm_ref y, pm_ref yp, pm_ref slots, pm_ref gates, int N, int k,
+int ref_moe_combine(pm_backend *be, pm_ref y, pm_ref yp, pm_ref slots, pm_ref gates, int N, int k,
                     int C) {
     const int32_t *slot = pm_i32(slots);
-    if (cpu_check_indices(be, PM_FAULT_MOE_COMBINE_SLOT, slot, (long)N * k, pm_rows_in(yp, C),
+    if (ref_check_indices(be, PM_FAULT_MOE_COMBINE_SLOT, slot, (long)N * k, pm_rows_in(yp, C),
                           1) != PM_OK)
         return PM_ERR;
     const float *g = pm_f32(gates);
@@ -81,10 +81,10 @@ int cpu_moe_combine(pm_backend *be, pm_ref y, pm_ref yp, pm_ref slots, pm_ref ga
     return PM_OK;
 }
 
-int cpu_moe_combine_bwd(pm_backend *be, pm_ref dyp, pm_ref dgates, pm_ref dy, pm_ref yp,
+int ref_moe_combine_bwd(pm_backend *be, pm_ref dyp, pm_ref dgates, pm_ref dy, pm_ref yp,
                         pm_ref slots, pm_ref gates, int N, int k, int C) {
     const int32_t *slot = pm_i32(slots);
-    if (cpu_check_indices(be, PM_FAULT_MOE_COMBINE_BWD_SLOT, slot, (long)N * k,
+    if (ref_check_indices(be, PM_FAULT_MOE_COMBINE_BWD_SLOT, slot, (long)N * k,
                           pm_rows_in_both(yp, dyp, C), 1) != PM_OK)
         return PM_ERR;
 #pragma omp parallel for schedule(static)
