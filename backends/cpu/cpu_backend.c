@@ -26,6 +26,19 @@ static int cpu_open(pm_backend *be, int device) {
     be->ops.gemm = cpu_gemm;
     be->ops.gemm_grouped = cpu_gemm_grouped;
     be->ops.gemm_grouped_wgrad = cpu_gemm_grouped_wgrad;
+    be->ops.attention_fwd = cpu_attention_fwd;
+    be->ops.attention_bwd = cpu_attention_bwd;
+    be->ops.add = cpu_add;
+    be->ops.gelu_fwd = cpu_gelu_fwd;
+    be->ops.gelu_bwd = cpu_gelu_bwd;
+    be->ops.bias_add = cpu_bias_add;
+    be->ops.bias_grad = cpu_bias_grad;
+    be->ops.layernorm_fwd = cpu_layernorm_fwd;
+    be->ops.layernorm_bwd = cpu_layernorm_bwd;
+    be->ops.xent_fwd = cpu_xent_fwd;
+    be->ops.xent_bwd = cpu_xent_bwd;
+    be->ops.sumsq = cpu_sumsq;
+    be->ops.adamw = cpu_adamw;
     return PM_OK;
 }
 

@@ -1,5 +1,5 @@
 /* Cross-backend conformance: each case builds its inputs from a seeded generator, runs one op
- * and names its outputs; the driver runs the case on the CPU reference and on the backend
+ * and names its outputs; the driver runs the case on the reference backend (ref) and on the backend
  * under test and compares every output (NMSE for floats, exact for indices). A new backend
  * gets its rows by being in the registry: nothing here names one. */
 #include "suite_util.h"
@@ -696,7 +696,7 @@ int pm_check(const char *backend, const char *only_op, FILE *out, pm_tally *tall
     check_coverage(only_op, out, tally);
     pm_backend *ref = pm_backend_open("ref", 0, err, sizeof err);
     if (!ref) {
-        fprintf(out, "cannot open the CPU reference: %s\n", err);
+        fprintf(out, "cannot open the reference backend: %s\n", err);
         tally->failed++;
         return 1;
     }

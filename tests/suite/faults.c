@@ -1,5 +1,5 @@
 /* Bad indices: every op that takes indices (token ids, targets, expert ids, slots, segment
- * offsets) gets one out-of-range index among good ones, on every backend, the CPU reference
+ * offsets) gets one out-of-range index among good ones, on every backend, the reference
  * included. The op must fail with the fault's sticky error, naming the op, the value and the
  * bound (kernels/fault_sites.h), by the next sync point at the latest; once the error is
  * cleared, the backend must work again (a device clears its fault record). */

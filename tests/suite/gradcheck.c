@@ -1,4 +1,4 @@
-/* Every backward op of the CPU reference against central finite differences.
+/* Every backward op of the reference backend (ref) against central finite differences.
  *
  * A case holds its differentiable inputs on the host, runs the forward op on the CPU backend
  * in float32 and defines the scalar L = sum(w * out), accumulated in double, for fixed random

@@ -1,4 +1,4 @@
-/* The CPU reference's router and dispatch semantics, and the small ops, on hand-made inputs
+/* The reference backend's router and dispatch semantics, and the small ops, on hand-made inputs
  * with hand-computed answers: tie breaking, the dispatch plan, permute/combine identities,
  * the straight-through gate, the auxiliary losses, the noise, AdamW, sumsq, fill and add.
  * Each check compares against values the op could get wrong, so each can fail. */

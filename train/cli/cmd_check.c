@@ -10,14 +10,15 @@ int cmd_check(int argc, char **argv) {
     if (wants_help(argc, argv)) {
         printf("usage: polymoe check [--backend NAME|all] [--op NAME]\n\n"
                "Runs every op of the backend interface on device 0 of each backend (or of\n"
-               "NAME) with random inputs of awkward shapes and compares it with the CPU\n"
-               "reference by normalised mean squared error (indices must match exactly).\n"
+               "NAME) with random inputs of awkward shapes and compares it with the\n"
+               "reference backend, ref, by normalised mean squared error (indices must\n"
+               "match exactly).\n"
                "GEMM rows run once per GEMM implementation (own, vendor library).\n"
-               "On the cpu backend, GEMM is checked against naive double loops, every\n"
+               "ref itself (plain loops, double accumulation) is checked differently: every\n"
                "backward against finite differences, and the router and dispatch against\n"
                "their semantics. One row per (status, backend, op, shape); the last line\n"
                "counts them. Exit status 0 when nothing failed.\n\n"
-               "  --backend NAME  cpu, opencl, vulkan, cuda or all (default all)\n"
+               "  --backend NAME  ref, cpu, opencl, vulkan, cuda or all (default all)\n"
                "  --op NAME       only this op (e.g. gemm, router_fwd); an unknown name is an error\n");
         return 0;
     }

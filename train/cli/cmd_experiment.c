@@ -16,7 +16,7 @@ static void help(void) {
            "  no-lb   the same without load balancing, stopped once routing collapses\n"
            "  top2    the same with top-2 routing\n"
            "then writes DIR/report/report.html (see polymoe report --help).\n\n"
-           "  --backend NAME   cpu, opencl, vulkan, cuda or auto (default cpu)\n"
+           "  --backend NAME   cpu, ref, opencl, vulkan, cuda or auto (default cpu)\n"
            "  --out DIR        the study folder (default runs/emergence); must not hold a study\n"
            "  --scale S        default: 15-20 minutes on 2 CPU cores (14.8 measured, the no-LB\n"
            "                   run stopping at its collapse, step 41); toy: seconds (tests)\n"

@@ -21,7 +21,7 @@ static void help(void) {
            "first use. key=value sets any config field (e.g. lb_coef=0 top_k=2\n"
            "moe_layers=1,3); polymoe train --help-config lists them.\n\n"
            "  --config FILE       JSON config (fields override the defaults)\n"
-           "  --backend NAME      cpu, opencl, vulkan, cuda or auto (default cpu)\n"
+           "  --backend NAME      cpu, ref, opencl, vulkan, cuda or auto (default cpu)\n"
            "  --device N          device index from `polymoe devices` (default 0)\n"
            "  --out DIR           run folder, created with its parents (default\n"
            "                      runs/<date-time>); holds config.json, metrics.jsonl and\n"
