@@ -187,11 +187,18 @@ static void bind(model_params *p, pm_buf *buf) {
     for (size_t i = 0; i < sizeof *p / sizeof *r; i++) r[i].buf = buf;
 }
 
-static void init_params(pm_model *m, float *h) {
+/* Initialises the parameters one tensor at a time through a host buffer the size of the
+ * largest tensor, so the host never holds a second copy of the whole model. */
+static int init_params(pm_model *m) {
+    size_t largest = 0;
+    for (int i = 0; i < m->n_tensors; i++)
+        if (m->tensors[i].size > largest) largest = m->tensors[i].size;
+    float *p = malloc(largest * sizeof *p);
+    if (!p) return -1;
     float std = m->cfg.init_std, proj_std = std / sqrtf(2.0f * m->cfg.n_layer);
     for (int i = 0; i < m->n_tensors; i++) {
         const pm_tensor *t = &m->tensors[i];
-        float *p = h + t->offset, scale = t->init == PM_INIT_RESIDUAL ? proj_std : std;
+        float scale = t->init == PM_INIT_RESIDUAL ? proj_std : std;
         for (size_t j = 0; j < t->size; j++) {
             switch (t->init) {
             case PM_INIT_ONES: p[j] = 1.0f; break;
@@ -200,7 +207,10 @@ static void init_params(pm_model *m, float *h) {
             case PM_INIT_RESIDUAL: p[j] = scale * pm_normal(m->cfg.seed, (uint32_t)(t->offset + j));
             }
         }
+        pm_upload(m->be, m->params, p, t->offset * sizeof *p, t->size * sizeof *p);
     }
+    free(p);
+    return 0;
 }
 
 /* ---- allocation ---- */
@@ -334,13 +344,6 @@ pm_model *pm_model_create_frozen(pm_backend *be, const pm_config *cfg, unsigned 
         free(m);
         return NULL;
     }
-    float *h = malloc(m->n_params * sizeof *h);
-    if (!h) {
-        snprintf(err, errlen, "out of host memory for %zu parameters", m->n_params);
-        free(m);
-        return NULL;
-    }
-    init_params(m, h);
     m->params = alloc_f(m, m->n_params);
     m->grads = alloc_f(m, m->n_params);
     m->m = alloc_f(m, m->n_params);
@@ -353,8 +356,7 @@ pm_model *pm_model_create_frozen(pm_backend *be, const pm_config *cfg, unsigned 
         m->reports[i].stats = calloc(2 * (size_t)cfg->n_experts + 2, sizeof(float));
         if (!m->reports[i].stats) pm_fail(be, "model", "out of host memory");
     }
-    if (m->params) pm_upload(be, m->params, h, 0, m->n_params * sizeof *h);
-    free(h);
+    if (m->params && init_params(m)) pm_fail(be, "model", "out of host memory");
     pm_op(be, fill, pm_at(m->grads, 0), m->n_params, 0.0f);
     pm_op(be, fill, pm_at(m->m, 0), m->n_params, 0.0f);
     pm_op(be, fill, pm_at(m->v, 0), m->n_params, 0.0f);
