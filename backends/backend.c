@@ -1,7 +1,10 @@
 /* The registry and the parts of the interface every backend shares: opening by name,
  * errors, memory accounting, GEMM selection. */
+#define _GNU_SOURCE /* dladdr */
 #include "backend_impl.h"
 
+#include <dlfcn.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,59 +12,108 @@
 
 extern const pm_driver pm_cpu_driver;
 extern const pm_driver pm_ref_driver;
-#ifdef POLYMOE_WITH_CUDA
-extern const pm_driver pm_cuda_driver;
-#endif
-#ifdef POLYMOE_WITH_VULKAN
-extern const pm_driver pm_vulkan_driver;
-#endif
-#ifdef POLYMOE_WITH_OPENCL
-extern const pm_driver pm_opencl_driver;
-#endif
+
+/* A backend of the registry. cpu and ref are built in; each GPU backend is a module,
+ * libpolymoe_<name>.so in this library's folder, loaded the first time the backend is listed
+ * or opened: a CPU run never maps a GPU SDK. */
+typedef struct {
+    const char *name;
+    const pm_driver *driver; /* NULL until its module loads */
+    char why[512];           /* why the module did not load; then the backend has no device */
+} backend_entry;
 
 /* Registry order is also the preference order of "auto" among GPUs; without a GPU, auto is
  * cpu. ref, the oracle, is last: slow on purpose, never chosen by auto. */
-static const pm_driver *const drivers[] = {
+static backend_entry registry[] = {
 #ifdef POLYMOE_WITH_CUDA
-    &pm_cuda_driver,
+    {.name = "cuda"},
 #endif
 #ifdef POLYMOE_WITH_VULKAN
-    &pm_vulkan_driver,
+    {.name = "vulkan"},
 #endif
 #ifdef POLYMOE_WITH_OPENCL
-    &pm_opencl_driver,
+    {.name = "opencl"},
 #endif
-    &pm_cpu_driver,
-    &pm_ref_driver,
+    {.name = "cpu", .driver = &pm_cpu_driver},
+    {.name = "ref", .driver = &pm_ref_driver},
 };
-enum { n_drivers = sizeof drivers / sizeof drivers[0] };
+enum { n_backends = sizeof registry / sizeof registry[0] };
 
-int pm_backend_count(void) { return n_drivers; }
+/* A program that links this library may list or open backends from several threads. */
+static pthread_mutex_t load_lock = PTHREAD_MUTEX_INITIALIZER;
 
-const char *pm_backend_name(int i) { return i >= 0 && i < n_drivers ? drivers[i]->name : NULL; }
+/* Loads e's module from the folder that holds this library (the build tree, or the installed
+ * lib folder), or fills e->why. A loaded module stays loaded: its driver and every backend
+ * opened from it point into it. */
+static void load_module(backend_entry *e) {
+    Dl_info self;
+    const char *slash = dladdr((void *)load_module, &self) && self.dli_fname
+                            ? strrchr(self.dli_fname, '/')
+                            : NULL;
+    if (!slash) {
+        snprintf(e->why, sizeof e->why,
+                 "cannot load module libpolymoe_%s.so: dladdr gave no folder for this library",
+                 e->name);
+        return;
+    }
+    char path[4096];
+    snprintf(path, sizeof path, "%.*s/libpolymoe_%s.so", (int)(slash - self.dli_fname),
+             self.dli_fname, e->name);
+    void *module = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    char symbol[64];
+    snprintf(symbol, sizeof symbol, "pm_%s_driver", e->name);
+    if (module) e->driver = dlsym(module, symbol);
+    if (!e->driver) {
+        snprintf(e->why, sizeof e->why, "cannot load module libpolymoe_%s.so: %s", e->name,
+                 dlerror());
+        if (module) dlclose(module);
+    }
+}
 
-static const pm_driver *find_driver(const char *name) {
-    for (int i = 0; i < n_drivers; i++)
-        if (strcmp(drivers[i]->name, name) == 0) return drivers[i];
+/* e's driver, its module loaded on first use; NULL (and e->why) when the module will not load. */
+static const pm_driver *driver_of(backend_entry *e) {
+    pthread_mutex_lock(&load_lock);
+    if (!e->driver && !e->why[0]) load_module(e);
+    pthread_mutex_unlock(&load_lock);
+    return e->driver;
+}
+
+int pm_backend_count(void) { return n_backends; }
+
+const char *pm_backend_name(int i) { return i >= 0 && i < n_backends ? registry[i].name : NULL; }
+
+static backend_entry *find_backend(const char *name) {
+    for (int i = 0; i < n_backends; i++)
+        if (strcmp(registry[i].name, name) == 0) return &registry[i];
     return NULL;
 }
 
 static void list_known(char *buf, size_t len) {
     size_t used = 0;
     buf[0] = 0;
-    for (int i = 0; i < n_drivers && used < len; i++)
-        used += (size_t)snprintf(buf + used, len - used, "%s%s", i ? ", " : "", drivers[i]->name);
+    for (int i = 0; i < n_backends && used < len; i++)
+        used += (size_t)snprintf(buf + used, len - used, "%s%s", i ? ", " : "", registry[i].name);
+}
+
+/* The devices of e; 0 with `why` filled when it has none or its module did not load. */
+static int devices_of(backend_entry *e, pm_device_info *out, int max, char *why, size_t whylen) {
+    const pm_driver *d = driver_of(e);
+    if (!d) {
+        snprintf(why, whylen, "%s", e->why);
+        return 0;
+    }
+    return d->devices(out, max, why, whylen);
 }
 
 int pm_backend_devices(const char *name, pm_device_info *out, int max, char *why, size_t whylen) {
-    const pm_driver *d = find_driver(name);
-    if (!d) {
+    backend_entry *e = find_backend(name);
+    if (!e) {
         char known[128];
         list_known(known, sizeof known);
         snprintf(why, whylen, "backend '%s' is not compiled in (this build has: %s)", name, known);
         return 0;
     }
-    return d->devices(out, max, why, whylen);
+    return devices_of(e, out, max, why, whylen);
 }
 
 static pm_backend *open_driver(const pm_driver *d, int device, char *err, size_t errlen) {
@@ -83,25 +135,25 @@ static pm_backend *open_driver(const pm_driver *d, int device, char *err, size_t
 
 pm_backend *pm_backend_open(const char *name, int device, char *err, size_t errlen) {
     if (strcmp(name, "auto") == 0) {
-        for (int i = 0; i < n_drivers; i++) {
+        for (int i = 0; i < n_backends; i++) {
             pm_device_info infos[16];
             char why[256];
-            int n = drivers[i]->devices(infos, 16, why, sizeof why);
+            int n = devices_of(&registry[i], infos, 16, why, sizeof why);
             for (int j = 0; j < n; j++)
-                if (infos[j].is_gpu) return open_driver(drivers[i], j, err, errlen);
+                if (infos[j].is_gpu) return open_driver(registry[i].driver, j, err, errlen);
         }
         return open_driver(&pm_cpu_driver, 0, err, errlen);
     }
-    const pm_driver *d = find_driver(name);
-    if (!d) {
+    backend_entry *e = find_backend(name);
+    if (!e) {
         char known[128];
         list_known(known, sizeof known);
         snprintf(err, errlen, "unknown backend '%s' (this build has: %s, or auto)", name, known);
         return NULL;
     }
     pm_device_info infos[16];
-    char why[256] = "";
-    int n = d->devices(infos, 16, why, sizeof why);
+    char why[512] = "";
+    int n = devices_of(e, infos, 16, why, sizeof why);
     if (n == 0) {
         snprintf(err, errlen, "backend %s: no device: %s", name, why);
         return NULL;
@@ -110,7 +162,7 @@ pm_backend *pm_backend_open(const char *name, int device, char *err, size_t errl
         snprintf(err, errlen, "backend %s: no device %d (it has %d: 0..%d)", name, device, n, n - 1);
         return NULL;
     }
-    return open_driver(d, device, err, errlen);
+    return open_driver(e->driver, device, err, errlen);
 }
 
 void pm_backend_close(pm_backend *be) {

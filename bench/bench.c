@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "bench/charts.h"
+#include "bench/host.h"
 #include "bench/suites.h"
 #include "train/util/files.h"
 
@@ -63,9 +64,6 @@ unsigned pm_bench_parse_suites(const char *list, char *err, size_t errlen) {
     }
 }
 
-/* The CPU backend's "naive" GEMM is the slow double-accumulating reference, not a contender. */
-static int is_reference_gemm(const char *impl) { return strcmp(impl, "naive") == 0; }
-
 /* Opens the backend once to list its GEMM implementations; -1 (noted) when it cannot open. */
 static int list_impls(backend_run *br, pm_results *r) {
     char err[600];
@@ -78,13 +76,8 @@ static int list_impls(backend_run *br, pm_results *r) {
     const char *const *impls = pm_gemm_impls(be);
     printf("   GEMM implementations:");
     for (int i = 0; impls[i]; i++) {
-        int reference = is_reference_gemm(impls[i]);
-        printf("%s %s%s", i ? "," : "", impls[i], reference ? " (slow reference, not benchmarked)" : "");
-        if (reference)
-            pm_results_note(r, 0, "%s:%s GEMM: the slow reference loops, not benchmarked", br->name,
-                            impls[i]);
-        else if (br->n_impls < MAX_IMPLS)
-            snprintf(br->impls[br->n_impls++], sizeof br->impls[0], "%s", impls[i]);
+        printf("%s %s", i ? "," : "", impls[i]);
+        if (br->n_impls < MAX_IMPLS) snprintf(br->impls[br->n_impls++], sizeof br->impls[0], "%s", impls[i]);
     }
     printf("\n");
     pm_backend_close(be);
@@ -148,12 +141,27 @@ pm_status pm_bench_run(const pm_bench_options *opt) {
         fprintf(stderr, "; or all)\n");
         return PM_BAD_ARGS;
     }
+    for (int i = 0; i < opt->n_configs; i++) {
+        char err[700];
+        if (pm_bench_check_config(opt->configs[i], err, sizeof err)) {
+            fprintf(stderr, "polymoe bench: %s\n", err);
+            return PM_BAD_ARGS;
+        }
+    }
+    if (opt->n_configs && !(opt->suites & PM_BENCH_TRAIN_STEP)) {
+        fprintf(stderr, "polymoe bench: --config is for the train_step suite, which --suite leaves out\n");
+        return PM_BAD_ARGS;
+    }
     if (pm_mkdir_p(opt->out_dir)) {
         fprintf(stderr, "polymoe bench: cannot create %s: %s\n", opt->out_dir, strerror(errno));
         return PM_FAILED;
     }
     pm_results results = {0};
-    pm_bench_ctx proto = {.results = &results, .quick = opt->quick, .started = pm_bench_now()};
+    pm_bench_probe_host(&results.run);
+    printf("== host: %s, %d OpenMP threads; polymoe %s; %s\n", results.run.cpu, results.run.threads,
+           results.run.commit, results.run.utc);
+    pm_bench_ctx proto = {.results = &results, .quick = opt->quick, .started = pm_bench_now(),
+                          .configs = opt->configs, .n_configs = opt->n_configs};
     /* which backends have a device; the others are skipped by name */
     const char *run[16];
     int n_run = 0;
@@ -162,6 +170,11 @@ pm_status pm_bench_run(const pm_bench_options *opt) {
         pm_device_info infos[16];
         char why[256] = "";
         if (!all && strcmp(name, opt->backend) != 0) continue;
+        if (all && strcmp(name, "ref") == 0) { /* the oracle: slow on purpose, not a contender */
+            printf("== ref: the reference backend, not benchmarked (name it to time it)\n");
+            pm_results_note(&results, 0, "backend ref: the slow reference, not benchmarked");
+            continue;
+        }
         if (pm_backend_devices(name, infos, 16, why, sizeof why) > 0) {
             run[n_run++] = name;
             printf("== %s device 0: %s\n", name, infos[0].name);

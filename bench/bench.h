@@ -24,6 +24,9 @@ typedef struct {
     int quick;             /* small shapes and few repetitions: a run of about two minutes */
     const char *out_dir;   /* bench.jsonl (unless json_path), bench.md, gemm.svg, moe_vs_dense.svg */
     const char *json_path; /* NULL: OUT/bench.jsonl */
+    const char *const *configs; /* train_step: config names or .json files, each run with its
+                                   dense twin (NULL: the default set) */
+    int n_configs;
 } pm_bench_options;
 
 /* "gemm,router" -> PM_BENCH_GEMM | PM_BENCH_ROUTER; 0 with `err` filled on an unknown name. */
@@ -32,9 +35,12 @@ unsigned pm_bench_parse_suites(const char *list, char *err, size_t errlen);
 /* The suite names, comma-separated, in run order. */
 const char *pm_bench_suite_list(void);
 
+/* The train_step suite's built-in config names, for help texts. */
+const char *pm_bench_config_list(void);
+
 /* Runs the benchmarks and writes the outputs: PM_DONE when every measurement ran, PM_FAILED
  * when a backend or measurement failed or an output could not be written (each said on
- * stderr), PM_BAD_ARGS when the named backend is not compiled in. */
+ * stderr), PM_BAD_ARGS when the named backend is not compiled in or a config cannot be used. */
 pm_status pm_bench_run(const pm_bench_options *opt);
 
 #endif

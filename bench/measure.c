@@ -101,8 +101,9 @@ int pm_bench_time(pm_bench_ctx *c, pm_bench_body body, void *arg, double flops, 
     est = fmax(est, 1e-7);
     int inner = est < p->sample_s ? (int)fmin(1000, ceil(p->sample_s / est)) : 1;
     double fit = p->budget_s / (est * inner);
-    int reps = fit < p->min_reps ? p->min_reps : fit > p->max_reps ? p->max_reps : (int)fit;
-    if (c->quick && pm_bench_now() + reps * inner * est > c->deadline) reps = 1;
+    int least = c->min_reps > p->min_reps ? c->min_reps : p->min_reps;
+    int reps = fit < least ? least : fit > p->max_reps ? p->max_reps : (int)fit;
+    if (c->quick && pm_bench_now() + reps * inner * est > c->deadline) reps = least;
     double *ms = malloc(sizeof *ms * (size_t)reps);
     if (!ms) pm_fail(be, rec->op, "out of host memory");
     for (int i = 0; i < reps && !pm_failed(be); i++) ms[i] = 1e3 * run(be, body, arg, inner) / inner;

@@ -17,6 +17,9 @@ typedef struct {
     double started;  /* pm_bench_now() at the start of the whole bench: progress lines */
     double deadline; /* quick mode: the end of this suite's share of the backend's time; a
                         measurement due after it is skipped (and noted) */
+    int min_reps;    /* at least this many timed runs, deadline or not (0: the plan's minimum) */
+    const char *const *configs; /* train_step: the configs asked for (NULL: the default set) */
+    int n_configs;
 } pm_bench_ctx;
 
 /* One run of the work to time; ops fail stickily, so it need not check their status. */

@@ -9,7 +9,9 @@
 pm_record pm_record_blank(void) {
     pm_record r;
     memset(&r, 0, sizeof r);
-    r.gflops = r.gbps = r.moe_over_dense = r.tokens_per_s = r.mfu = r.peak_bytes = PM_NA;
+    r.gflops = r.gbps = r.moe_over_dense = PM_NA;
+    r.tokens_per_s = r.tokens_per_s_min = r.tokens_per_s_max = r.peak_bytes = PM_NA;
+    r.mfu = r.peak_gflops = r.fma_gflops = r.gemm_ceiling = PM_NA;
     return r;
 }
 
@@ -63,7 +65,7 @@ static void add_metric(cJSON *o, const char *key, double v) {
     else add_number(o, key, v);
 }
 
-static cJSON *record_json(const pm_record *x) {
+static cJSON *record_json(const pm_record *x, const pm_run_info *run) {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "suite", x->suite);
     cJSON_AddStringToObject(o, "op", x->op);
@@ -85,9 +87,20 @@ static cJSON *record_json(const pm_record *x) {
     if (x->moe_over_dense != PM_NA) add_number(o, "moe_over_dense", x->moe_over_dense);
     if (x->tokens_per_s != PM_NA) {
         add_number(o, "tokens_per_s", x->tokens_per_s);
+        add_metric(o, "tokens_per_s_min", x->tokens_per_s_min);
+        add_metric(o, "tokens_per_s_max", x->tokens_per_s_max);
         add_metric(o, "mfu", x->mfu);
+        add_metric(o, "peak_gflops", x->peak_gflops);
+        if (x->peak_source[0]) cJSON_AddStringToObject(o, "peak_source", x->peak_source);
+        else cJSON_AddNullToObject(o, "peak_source");
+        add_metric(o, "fma_peak_gflops", x->fma_gflops);
+        add_metric(o, "gemm_ceiling_gflops", x->gemm_ceiling);
         cJSON_AddNumberToObject(o, "peak_bytes", x->peak_bytes);
     }
+    cJSON_AddStringToObject(o, "host_cpu", run->cpu);
+    cJSON_AddNumberToObject(o, "omp_threads", run->threads);
+    cJSON_AddStringToObject(o, "commit", run->commit);
+    cJSON_AddStringToObject(o, "run_utc", run->utc);
     return o;
 }
 
@@ -95,7 +108,7 @@ int pm_results_write_json(const pm_results *r, const char *path) {
     FILE *f = fopen(path, "w");
     if (!f) return -1;
     for (int i = 0; i < r->n; i++) {
-        cJSON *o = record_json(&r->recs[i]);
+        cJSON *o = record_json(&r->recs[i], &r->run);
         char *line = o ? cJSON_PrintUnformatted(o) : NULL;
         if (line) fprintf(f, "%s\n", line);
         free(line);
@@ -114,10 +127,14 @@ static void extra(const pm_record *x, char *buf, size_t len) {
     buf[0] = 0;
     if (x->moe_over_dense != PM_NA) snprintf(buf, len, "MoE/dense %.2f", x->moe_over_dense);
     if (x->tokens_per_s == PM_NA) return;
-    char mfu[32] = "MFU n/a (peak unknown)";
-    if (x->mfu != PM_NA) snprintf(mfu, sizeof mfu, "MFU %.1f%%", 100.0 * x->mfu);
-    snprintf(buf, len, "%.0f tok/s, %s, peak %.1f MiB", x->tokens_per_s, mfu,
-             x->peak_bytes / (1024.0 * 1024.0));
+    char mfu[96] = "MFU n/a (peak unknown)";
+    if (x->mfu != PM_NA)
+        snprintf(mfu, sizeof mfu, "MFU %.1f%% of %.0f GFLOP/s (%s)", 100.0 * x->mfu, x->peak_gflops,
+                 strcmp(x->peak_source, "fma_loop") == 0       ? "measured FMA peak"
+                 : strcmp(x->peak_source, "gemm_ceiling") == 0 ? "measured GEMM ceiling"
+                                                               : "driver's peak");
+    snprintf(buf, len, "%.0f tok/s [%.0f..%.0f], %s, peak %.1f MiB", x->tokens_per_s,
+             x->tokens_per_s_min, x->tokens_per_s_max, mfu, x->peak_bytes / (1024.0 * 1024.0));
 }
 
 static void write_table(const pm_results *r, const char *suite, FILE *f) {
@@ -130,7 +147,7 @@ static void write_table(const pm_results *r, const char *suite, FILE *f) {
                        "| --- | --- | --- | --- | --- | ---: | ---: | ---: | ---: | --- |\n", suite);
             header = 1;
         }
-        char rate[32] = "", notes[128];
+        char rate[32] = "", notes[192];
         if (x->gflops != PM_NA) snprintf(rate, sizeof rate, "%.1f GFLOP/s", x->gflops);
         else if (x->gbps != PM_NA) snprintf(rate, sizeof rate, "%.2f GB/s", x->gbps);
         extra(x, notes, sizeof notes);
@@ -141,7 +158,13 @@ static void write_table(const pm_results *r, const char *suite, FILE *f) {
 
 void pm_results_write_markdown(const pm_results *r, FILE *f) {
     static const char *const suites[] = {"gemm", "router", "dispatch", "moe_layer", "train_step"};
-    fprintf(f, "## polymoe bench\n\nDevices:\n");
+    const pm_run_info *run = &r->run;
+    fprintf(f, "## polymoe bench\n\nHost: %s, %d OpenMP threads; polymoe %s; %s\n", run->cpu,
+            run->threads, run->commit, run->utc);
+    if (run->fma_gflops != PM_NA)
+        fprintf(f, "Measured FMA peak of the host: %.1f GFLOP/s on %d threads\n", run->fma_gflops,
+                run->threads);
+    fprintf(f, "\nDevices:\n");
     for (int i = 0; i < r->n; i++) {
         int seen = 0;
         for (int j = 0; j < i && !seen; j++) seen = strcmp(r->recs[j].backend, r->recs[i].backend) == 0;

@@ -22,8 +22,24 @@ typedef struct {
     pm_timing t;
     double gflops, gbps;                  /* PM_NA when not applicable */
     double moe_over_dense;                /* moe_layer: MoE time / dense time */
-    double tokens_per_s, mfu, peak_bytes; /* train_step; mfu PM_NA when the peak is unknown */
+    /* train_step: tokens/s at the median run and its spread over the runs, the device's peak
+     * memory, and MFU against peak_gflops (PM_NA, and peak_source "", when no peak is known):
+     * on a GPU the driver's figure, on a CPU device the higher of the host's measured FMA peak
+     * (fma_gflops) and the backend's GEMM ceiling (gemm_ceiling) */
+    double tokens_per_s, tokens_per_s_min, tokens_per_s_max, peak_bytes;
+    double mfu, peak_gflops, fma_gflops, gemm_ceiling;
+    char peak_source[16]; /* "device_info", "fma_loop" or "gemm_ceiling" */
 } pm_record;
+
+/* What tells one run's results from another machine's or build's; every JSON line carries it. */
+typedef struct {
+    char cpu[128];     /* the host CPU model */
+    int threads;       /* OpenMP threads */
+    char commit[64];   /* `git describe --always --dirty` of the source at build time, or "unknown" */
+    char utc[24];      /* the start of the run, ISO 8601 UTC */
+    double fma_gflops; /* the host's FMA peak on all threads, measured once when first needed;
+                          PM_NA until then */
+} pm_run_info;
 
 typedef struct {
     pm_record *recs;
@@ -31,6 +47,7 @@ typedef struct {
     char **notes;     /* skipped work and failures, in the order they happened */
     int n_notes, cap_notes;
     int failures;
+    pm_run_info run;
 } pm_results;
 
 /* A record with every optional metric PM_NA. */

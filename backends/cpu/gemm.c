@@ -94,14 +94,14 @@ void cpu_sgemm_run(pm_backend *be, const cpu_sgemm *g, int count) {
 
 int cpu_gemm(pm_backend *be, const pm_gemm_desc *d, pm_ref a, pm_ref b, pm_ref c) {
     if (d->m <= 0 || d->n <= 0 || d->batch <= 0) return PM_OK;
-    cpu_sgemm one[16], *g = d->batch <= 16 ? one : malloc(sizeof *g * (size_t)d->batch);
+    cpu_sgemm *g = malloc(sizeof *g * (size_t)d->batch);
     if (!g) return pm_fail(be, "gemm", "out of host memory");
     for (int i = 0; i < d->batch; i++)
         g[i] = (cpu_sgemm){d->trans_a, d->trans_b, d->m, d->n, d->k, d->alpha, d->beta,
                            pm_f32(a) + i * d->stride_a, pm_f32(b) + i * d->stride_b,
                            pm_f32(c) + i * d->stride_c, d->lda, d->ldb, d->ldc};
     cpu_sgemm_run(be, g, d->batch);
-    if (g != one) free(g);
+    free(g);
     return pm_failed(be) ? PM_ERR : PM_OK;
 }
 

@@ -6,7 +6,8 @@
 #include "train/cli/commands.h"
 
 static void usage(void) {
-    printf("usage: polymoe bench [--backend all|NAME] [--suite LIST] [--json FILE] [--out DIR] [--quick]\n\n"
+    printf("usage: polymoe bench [--backend all|NAME] [--suite LIST] [--config NAME|FILE]... [--json FILE]\n"
+           "                     [--out DIR] [--quick]\n\n"
            "Times the same work, on the same seeded inputs, on device 0 of every backend compiled\n"
            "in (or of NAME): a warm-up run, then repeated runs with the device synchronised around\n"
            "host timers; reports the median with min/max and quartiles.\n\n"
@@ -19,30 +20,38 @@ static void usage(void) {
            "  dispatch    moe_plan + moe_permute, and moe_combine, at width 768; GB/s\n"
            "  moe_layer   MoE MLP forward + backward against the dense MLP of the same active FLOPs\n"
            "              (8 experts, 4096 tokens, top-1 and top-2); the ratio MoE/dense\n"
-           "  train_step  whole training steps of configs/tiny.json, and of configs/gpt2-moe.json\n"
-           "              on a GPU with enough memory: tokens/s, MFU where the peak is known, peak\n"
-           "              device memory (configs are read from the working directory)\n"
-           "The gemm suite runs every GEMM implementation of a backend except the CPU's \"naive\"\n"
-           "(slow reference loops); the other suites run the backend's default implementation.\n"
+           "  train_step  whole training steps of each config and its dense twin (the same without\n"
+           "              MoE layers): tokens/s (median, min, max over the steps), MFU, peak device\n"
+           "              memory. Default configs: tiny, and configs/gpt2-moe.json on a GPU with\n"
+           "              enough memory. MFU is against the driver's peak on a GPU where known, and on\n"
+           "              a CPU device against a peak measured in the run: the host's FMA peak on all\n"
+           "              OpenMP threads or the backend's GEMM ceiling (one large sgemm), the higher\n"
+           "              (the table and the JSON say which); at least 5 steps (3 with --quick)\n"
+           "The gemm suite runs every GEMM implementation of a backend; the other suites run the\n"
+           "backend's default implementation. --backend all leaves out ref, the slow reference.\n"
            "The full run is sized for GPUs (on CPU implementations it takes tens of minutes or\n"
            "more); --quick is the one for CPUs.\n\n"
            "  --backend NAME  a backend name or all (default all)\n"
            "  --suite LIST    e.g. gemm,router (default all: %s)\n"
+           "  --config C      train_step config, repeatable: built in (%s),\n"
+           "                  configs/C.json from the working directory, or a .json file\n"
            "  --out DIR       output directory, created if needed (default runs/bench):\n"
            "                  bench.jsonl, bench.md, gemm.svg, moe_vs_dense.svg\n"
            "  --json FILE     the JSON Lines file instead of DIR/bench.jsonl (one object per\n"
            "                  measurement: suite, op, case, backend, implementation, device, shape,\n"
-           "                  dtype, median_ms, spread, reps, gflops, gbps, ...)\n"
+           "                  dtype, median_ms, spread, reps, gflops, gbps, ..., and on every\n"
+           "                  line host_cpu, omp_threads, commit, run_utc)\n"
            "  --quick         small shapes and few repetitions, about two minutes in all: squares to\n"
            "                  1024 (larger ones left out when they would take over a second), 64\n"
            "                  tokens for the model's GEMM shapes, a top-1 MoE layer of 128 tokens\n"
            "                  at width 256, batch 4 for train_step, fewer router and dispatch cases;\n"
            "                  each backend gets an equal share of the time, split among its suites;\n"
-           "                  a run slower than the budget is timed once, and what is due after its\n"
-           "                  suite's share is spent is skipped (listed in the notes)\n\n"
+           "                  a run slower than the budget is timed once (train_step: 3 times),\n"
+           "                  and what is due after its suite's share is spent is skipped (listed\n"
+           "                  in the notes)\n\n"
            "Exit status: 0 when nothing failed (skips, listed in the notes, are not failures),\n"
            "1 when a measurement failed or an output could not be written, 2 on bad arguments.\n",
-           pm_bench_suite_list());
+           pm_bench_suite_list(), pm_bench_config_list());
 }
 
 int cmd_bench(int argc, char **argv) {
@@ -51,10 +60,12 @@ int cmd_bench(int argc, char **argv) {
         return 0;
     }
     pm_bench_options opt = {.backend = "all", .suites = PM_BENCH_ALL, .out_dir = "runs/bench"};
+    const char *configs[32];
     for (int i = 0; i < argc; i++) {
         const char *arg = argv[i];
         int takes_value = strcmp(arg, "--backend") == 0 || strcmp(arg, "--suite") == 0 ||
-                          strcmp(arg, "--json") == 0 || strcmp(arg, "--out") == 0;
+                          strcmp(arg, "--json") == 0 || strcmp(arg, "--out") == 0 ||
+                          strcmp(arg, "--config") == 0;
         if (strcmp(arg, "--quick") == 0) {
             opt.quick = 1;
             continue;
@@ -71,7 +82,14 @@ int cmd_bench(int argc, char **argv) {
         if (strcmp(arg, "--backend") == 0) opt.backend = val;
         else if (strcmp(arg, "--json") == 0) opt.json_path = val;
         else if (strcmp(arg, "--out") == 0) opt.out_dir = val;
-        else {
+        else if (strcmp(arg, "--config") == 0) {
+            if (opt.n_configs == (int)(sizeof configs / sizeof configs[0])) {
+                fprintf(stderr, "polymoe bench: at most %d --config\n", opt.n_configs);
+                return 2;
+            }
+            configs[opt.n_configs++] = val;
+            opt.configs = configs;
+        } else {
             char err[256];
             opt.suites = pm_bench_parse_suites(val, err, sizeof err);
             if (!opt.suites) {
