@@ -18,8 +18,8 @@ static void help(void) {
            "then writes DIR/report/report.html (see polymoe report --help).\n\n"
            "  --backend NAME   cpu, ref, opencl, vulkan, cuda or auto (default cpu)\n"
            "  --out DIR        the study folder (default runs/emergence); must not hold a study\n"
-           "  --scale S        default: 15-20 minutes on 2 CPU cores (14.8 measured, the no-LB\n"
-           "                   run stopping at its collapse, step 41); toy: seconds (tests)\n"
+           "  --scale S        default: about 3-4 minutes on 2 CPU cores (3.3 measured, the no-LB\n"
+           "                   run going all 300 steps); toy: seconds (tests)\n"
            "  --data MANIFEST  another corpus (a manifest, see train/data/data.h)\n");
 }
 
