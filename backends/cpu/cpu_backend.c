@@ -29,6 +29,7 @@ static int cpu_open(pm_backend *be, int device) {
     be->ops.attention_fwd = cpu_attention_fwd;
     be->ops.attention_bwd = cpu_attention_bwd;
     be->ops.add = cpu_add;
+    be->ops.fill = cpu_fill;
     be->ops.gelu_fwd = cpu_gelu_fwd;
     be->ops.gelu_bwd = cpu_gelu_bwd;
     be->ops.bias_add = cpu_bias_add;

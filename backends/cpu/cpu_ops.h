@@ -13,6 +13,7 @@ pm_gemm_grouped_wgrad_fn cpu_gemm_grouped_wgrad;
 pm_attention_fwd_fn cpu_attention_fwd;
 pm_attention_bwd_fn cpu_attention_bwd;
 pm_add_fn cpu_add;
+pm_fill_fn cpu_fill;
 pm_gelu_fwd_fn cpu_gelu_fwd;
 pm_gelu_bwd_fn cpu_gelu_bwd;
 pm_bias_add_fn cpu_bias_add;

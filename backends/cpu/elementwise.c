@@ -16,6 +16,14 @@ int cpu_add(pm_backend *be, pm_ref out, pm_ref a, pm_ref b, size_t n) {
     return PM_OK;
 }
 
+int cpu_fill(pm_backend *be, pm_ref x, size_t n, float value) {
+    (void)be;
+    float *p = pm_f32(x);
+#pragma omp parallel for simd schedule(static) if (n > PARALLEL_MIN)
+    for (size_t i = 0; i < n; i++) p[i] = value;
+    return PM_OK;
+}
+
 /* GPT-2's tanh GELU as x * sigmoid(2u), u = sqrt(2/pi) (x + 0.044715 x^3): the same function
  * (0.5 (1 + tanh u) = sigmoid(2u)) without the cancellation of 1 + tanh u for negative x. */
 #define GELU_SCALE 0.7978845608f /* sqrt(2/pi) */
