@@ -3,10 +3,9 @@
 
 #include <omp.h>
 #include <stdio.h>
-#include <string.h>
-#include <sys/utsname.h>
 #include <time.h>
 
+#include "backends/backend.h"
 #include "bench/measure.h"
 #include "polymoe_commit.h" /* generated at build time: POLYMOE_COMMIT */
 
@@ -66,27 +65,16 @@ double pm_bench_fma_peak(double seconds) {
     return best;
 }
 
-/* /proc/cpuinfo's "model name" (x86), else the machine type uname gives (e.g. aarch64). */
-static void cpu_model(char *dst, size_t len) {
-    char line[512];
-    struct utsname u;
-    FILE *f = fopen("/proc/cpuinfo", "r");
-    dst[0] = 0;
-    while (f && !dst[0] && fgets(line, sizeof line, f)) {
-        char *v = strchr(line, ':');
-        if (strncmp(line, "model name", 10) != 0 || !v) continue;
-        v += strspn(v + 1, " \t") + 1;
-        v[strcspn(v, "\n")] = 0;
-        snprintf(dst, len, "%s", v);
-    }
-    if (f) fclose(f);
-    if (!dst[0]) snprintf(dst, len, "%s", uname(&u) == 0 ? u.machine : "unknown");
-}
-
 void pm_bench_probe_host(pm_run_info *run) {
     time_t now = time(NULL);
     struct tm utc;
-    cpu_model(run->cpu, sizeof run->cpu);
+    /* the host CPU as the cpu backend describes its device */
+    pm_device_info host;
+    char why[256];
+    if (pm_backend_devices("cpu", &host, 1, why, sizeof why) > 0)
+        snprintf(run->cpu, sizeof run->cpu, "%s", host.name);
+    else
+        snprintf(run->cpu, sizeof run->cpu, "unknown");
     run->threads = omp_get_max_threads();
     snprintf(run->commit, sizeof run->commit, "%s", POLYMOE_COMMIT);
     if (!gmtime_r(&now, &utc) || !strftime(run->utc, sizeof run->utc, "%Y-%m-%dT%H:%M:%SZ", &utc))

@@ -38,7 +38,6 @@ static int cpu_open(pm_backend *be, int device) {
     be->ops.layernorm_bwd = cpu_layernorm_bwd;
     be->ops.xent_fwd = cpu_xent_fwd;
     be->ops.xent_bwd = cpu_xent_bwd;
-    be->ops.sumsq = cpu_sumsq;
     be->ops.adamw = cpu_adamw;
     return PM_OK;
 }

@@ -22,7 +22,6 @@ pm_layernorm_fwd_fn cpu_layernorm_fwd;
 pm_layernorm_bwd_fn cpu_layernorm_bwd;
 pm_xent_fwd_fn cpu_xent_fwd;
 pm_xent_bwd_fn cpu_xent_bwd;
-pm_sumsq_fn cpu_sumsq;
 pm_adamw_fn cpu_adamw;
 
 /* One single-threaded BLAS call: C = alpha * op(A) * op(B) + beta * C, row-major. */

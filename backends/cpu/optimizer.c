@@ -1,20 +1,10 @@
-/* AdamW and the sum of squares behind the global grad norm, vectorised. The sum keeps double
- * partial sums: millions of same-signed terms would drift in float. */
+/* AdamW in float, vectorised. (The sum of squares behind the grad norm is ref's: it keeps
+ * double partial sums, since millions of same-signed terms would drift in float.) */
 #include "cpu_ops.h"
 
 #include <math.h>
 
 #define PARALLEL_MIN 65536
-
-int cpu_sumsq(pm_backend *be, pm_ref out, pm_ref x, size_t n) {
-    (void)be;
-    const float *p = pm_f32(x);
-    double acc = 0;
-#pragma omp parallel for simd reduction(+ : acc) schedule(static) if (n > PARALLEL_MIN)
-    for (size_t i = 0; i < n; i++) acc += (double)p[i] * p[i];
-    pm_f32(out)[0] = (float)acc;
-    return PM_OK;
-}
 
 int cpu_adamw(pm_backend *be, pm_ref params, pm_ref grads, pm_ref m, pm_ref v, size_t n, float lr,
               float beta1, float beta2, float eps, float weight_decay, int step,

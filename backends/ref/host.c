@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 #ifdef _OPENMP
 #include <omp.h>
@@ -24,6 +25,9 @@ void pm_host_describe(pm_device_info *d, const char *driver) {
         }
     }
     if (f) fclose(f);
+    struct utsname u; /* no model name (e.g. aarch64): the machine type */
+    if (strcmp(d->name, "host CPU") == 0 && uname(&u) == 0)
+        snprintf(d->name, sizeof d->name, "%s CPU", u.machine);
     int threads = 1;
 #ifdef _OPENMP
     threads = omp_get_max_threads();
