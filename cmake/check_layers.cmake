@@ -2,16 +2,17 @@
 # -DROOT=<source tree>). A file's layer is the longest layer folder its path starts with; each
 # layer lists the layers it may use (its own included). The table mirrors CMakeLists.txt.
 cmake_minimum_required(VERSION 3.18)
-set(layers        util        backends         model  data        train  report        bench  conformance cli)
+set(layers        util        backends         model  tokenizer data        train  report        bench  conformance cli)
 set(uses_util        util)
 set(uses_backends    backends)
 set(uses_model       model backends)
-set(uses_data        data util backends)
-set(uses_train       train model data util backends)
-set(uses_report      report train model data util backends)
-set(uses_bench       bench model backends util)
+set(uses_tokenizer   tokenizer util)
+set(uses_data        data tokenizer util backends)
+set(uses_train       train model data tokenizer util backends)
+set(uses_report      report train model data tokenizer util backends)
+set(uses_bench       bench model data tokenizer backends util)
 set(uses_conformance conformance model backends)
-set(uses_cli         cli report train bench conformance model data util backends)
+set(uses_cli         cli report train bench conformance model data tokenizer util backends)
 
 # The layer of a path relative to ROOT, into `out` (empty when it is in none).
 function(layer_of path out)
@@ -36,7 +37,7 @@ function(layer_of path out)
 endfunction()
 
 # list entries with ';' inside a list element cannot be kept, so folders use ',' there
-set(folders train/util "backends,kernels" model train/data train train/report bench tests/suite train/cli)
+set(folders train/util "backends,kernels" model train/tokenizer train/data train train/report bench tests/suite train/cli)
 
 file(GLOB_RECURSE sources RELATIVE ${ROOT} ${ROOT}/backends/*.[ch] ${ROOT}/kernels/*.cu ${ROOT}/kernels/*.cuh
      ${ROOT}/kernels/*.h ${ROOT}/model/*.[ch] ${ROOT}/train/*.[ch] ${ROOT}/bench/*.[ch] ${ROOT}/tests/suite/*.[ch])

@@ -25,7 +25,7 @@ static const field fields[] = {
     FIELD(n_head, F_INT, 1, 256, "attention heads"),
     FIELD(n_embd, F_INT, 1, 16384, "model width"),
     FIELD(block_size, F_INT, 1, 65536, "sequence length T"),
-    FIELD(vocab_size, F_INT, 2, 1 << 20, "vocabulary (257 for the byte tokenizer)"),
+    FIELD(vocab_size, F_INT, 0, 1 << 20, "vocabulary size (0: the tokenizer's; larger pads the output layer)"),
     FIELD(moe_layers, F_LAYERS, 0, 0, "layer indices whose MLP is an MoE layer"),
     FIELD(n_experts, F_INT, 1, 1024, "experts per MoE layer"), /* trainer.c: 1024-entry per-expert arrays */
     FIELD(top_k, F_INT, 1, 1024, "experts per token (1: straight-through gate, 2+: renormalised)"),
@@ -53,6 +53,7 @@ static const field fields[] = {
     FIELD(eval_fraction, F_FLOAT, 0.001, 0.9, "share of each domain's documents held out"),
     FIELD(seed, F_U32, 0, 4294967295.0, "random seed"),
     FIELD(data, F_STR, 0, 0, "data manifest (JSON)"),
+    FIELD(tokenizer, F_STR, 0, 0, "byte, or bpe:PATH (a folder with tokenizer.json or vocab.json + merges.txt)"),
 };
 enum { n_fields = sizeof fields / sizeof fields[0] };
 
@@ -66,6 +67,7 @@ void pm_config_defaults(pm_config *c) {
                      .beta1 = 0.9f, .beta2 = 0.95f, .eval_every = 100, .eval_seqs = 32,
                      .log_every = 10, .natural_mix = 0, .eval_fraction = 0.1f, .seed = 1337};
     snprintf(c->data, sizeof c->data, "data/default/manifest.json");
+    snprintf(c->tokenizer, sizeof c->tokenizer, "byte");
 }
 
 static const field *find(const char *key) {
@@ -237,6 +239,11 @@ int pm_config_n_moe(const pm_config *c) {
 }
 
 int pm_config_validate(const pm_config *c, char *err, size_t errlen) {
+    if (c->vocab_size < 2) {
+        snprintf(err, errlen, "vocab_size %d: a model needs at least 2 tokens (0 stands for the tokenizer's, which "
+                              "training fills in)", c->vocab_size);
+        return -1;
+    }
     for (int l = c->n_layer; l < PM_MAX_LAYERS; l++)
         if (c->moe_layers[l]) {
             snprintf(err, errlen, "moe_layers names layer %d but n_layer is %d", l, c->n_layer);

@@ -27,6 +27,7 @@ typedef struct {
     float eval_fraction;
     uint32_t seed;
     char data[512];                /* manifest path, relative to the working directory */
+    char tokenizer[512];           /* "byte" or "bpe:PATH" (train/tokenizer/tokenizer.h) */
 } pm_config;
 
 /* The defaults (tiny-sized, like configs/tiny.json). */

@@ -3,6 +3,7 @@
 set -euo pipefail
 packages=(
   build-essential cmake pkg-config libopenblas-dev libcjson-dev   # core
+  libpcre2-dev                                                     # the GPT-2 pre-tokenizer regex
   ocl-icd-opencl-dev opencl-headers pocl-opencl-icd libclblast-dev # OpenCL (PoCL runs it on the CPU)
   libvulkan-dev glslc mesa-vulkan-drivers vulkan-validationlayers  # Vulkan (lavapipe runs it on the CPU)
   python3 libpython3-stdlib bible-kjv                              # default corpus: code and prose

@@ -15,6 +15,7 @@
 
 #include "model/safetensors.h"
 #include "train/util/files.h"
+#include "train/util/error_text.h"
 
 #define KEEP 2
 #define PATH_LEN 4096
@@ -75,7 +76,32 @@ static void prune(const char *ck, int current) {
     }
 }
 
-static int save_model(const char *dir, pm_model *m, float *host, char *err, size_t errlen) {
+#define TOKENIZER_FILE_MAX ((size_t)512 << 20)
+
+/* The tokenizer record in model.safetensors' metadata: "KIND HASH VOCAB". */
+static void tokenizer_record(const pm_tokenizer *tok, char *out, size_t cap) {
+    snprintf(out, cap, "%s %016llx %d", pm_tokenizer_kind(tok), (unsigned long long)pm_tokenizer_hash(tok),
+             pm_tokenizer_vocab_size(tok));
+}
+
+/* The tokenizer's files, copied into the step folder so that it is self-contained. */
+static int save_tokenizer_files(const char *dir, const pm_tokenizer *tok, char *err, size_t errlen) {
+    const char *const *paths, *const *names;
+    int n = pm_tokenizer_files(tok, &paths, &names);
+    for (int i = 0; i < n; i++) {
+        char dst[PATH_LEN];
+        size_t len;
+        char *data = pm_read_file(paths[i], TOKENIZER_FILE_MAX, &len, err, errlen);
+        if (!data) return -1;
+        int rc = path_join(dst, dir, names[i]) ? pm_errorf(err, errlen, "path too long")
+                                               : pm_write_file_atomic(dst, data, len, err, errlen);
+        free(data);
+        if (rc) return -1;
+    }
+    return 0;
+}
+
+static int save_model(const char *dir, pm_model *m, const pm_tokenizer *tok, float *host, char *err, size_t errlen) {
     const pm_tensor *ts;
     int n = pm_model_tensors(m, &ts);
     pm_st_tensor *st = malloc(sizeof *st * (size_t)n);
@@ -86,10 +112,11 @@ static int save_model(const char *dir, pm_model *m, float *host, char *err, size
     }
     for (int i = 0; i < n; i++)
         st[i] = (pm_st_tensor){ts[i].name, host + ts[i].offset, ts[i].ndim, {ts[i].shape[0], ts[i].shape[1]}};
-    char *cfg = pm_config_to_json(pm_model_config(m)), path[PATH_LEN];
-    const char *meta[] = {"format", "pt", "polymoe_config", cfg};
+    char *cfg = pm_config_to_json(pm_model_config(m)), path[PATH_LEN], record[128];
+    tokenizer_record(tok, record, sizeof record);
+    const char *meta[] = {"format", "pt", "polymoe_config", cfg, "polymoe_tokenizer", record};
     int rc = path_join(path, dir, "model.safetensors");
-    if (!rc) rc = pm_st_write(path, st, n, meta, 2, err, errlen);
+    if (!rc) rc = pm_st_write(path, st, n, meta, 3, err, errlen);
     free(cfg);
     free(st);
     return rc;
@@ -119,8 +146,8 @@ static int save_optimizer(const char *dir, pm_model *m, const pm_train_state *s,
     return pm_st_write(path, t, 2, meta, 6, err, errlen);
 }
 
-int pm_checkpoint_save(const char *run_dir, pm_model *m, const pm_train_state *st, char *err,
-                       size_t errlen) {
+int pm_checkpoint_save(const char *run_dir, pm_model *m, const pm_tokenizer *tok, const pm_train_state *st,
+                       char *err, size_t errlen) {
     char ck[PATH_LEN], tmp[PATH_LEN], final[PATH_LEN], link_tmp[PATH_LEN], link[PATH_LEN],
         target[64], target_tmp[64];
     snprintf(target, sizeof target, "step-%07d", st->step);
@@ -141,8 +168,9 @@ int pm_checkpoint_save(const char *run_dir, pm_model *m, const pm_train_state *s
         snprintf(err, errlen, "out of host memory");
         return -1;
     }
-    int rc = save_model(tmp, m, host, err, errlen);
+    int rc = save_model(tmp, m, tok, host, err, errlen);
     if (!rc) rc = save_optimizer(tmp, m, st, host, err, errlen);
+    if (!rc) rc = save_tokenizer_files(tmp, tok, err, errlen);
     free(host);
     if (rc) return rc;
     remove_tree(final); /* a re-save of the same step */
@@ -370,6 +398,53 @@ int pm_checkpoint_remove_all(const char *run_dir, char *err, size_t errlen) {
         return -1;
     }
     return 0;
+}
+
+/* The record of a step folder's tokenizer; checkpoints from before it was recorded used bytes. */
+static int read_record(const char *step_dir, char *kind, unsigned long long *hash, int *vocab, char *err, size_t errlen) {
+    char path[PATH_LEN];
+    if (path_join(path, step_dir, "model.safetensors")) return pm_errorf(err, errlen, "checkpoint path too long");
+    pm_st_file *f = pm_st_open(path, err, errlen);
+    if (!f) return -1;
+    const char *rec = pm_st_meta(f, "polymoe_tokenizer");
+    int rc = 0;
+    if (!rec) {
+        snprintf(kind, 8, "byte");
+        *hash = PM_TOKENIZER_BYTE_HASH;
+        *vocab = 257;
+    } else if (sscanf(rec, "%7s %16llx %d", kind, hash, vocab) != 3 || (strcmp(kind, "byte") && strcmp(kind, "bpe")))
+        rc = pm_errorf(err, errlen, "%s: metadata polymoe_tokenizer '%.60s' is not 'KIND HASH VOCAB'", path, rec);
+    pm_st_close(f);
+    return rc;
+}
+
+pm_tokenizer *pm_checkpoint_tokenizer(const char *step_dir, char *err, size_t errlen) {
+    char kind[8], spec[PATH_LEN + 8], inner[PATH_LEN + 600];
+    unsigned long long hash;
+    int vocab;
+    if (read_record(step_dir, kind, &hash, &vocab, err, errlen)) return NULL;
+    if (strcmp(kind, "bpe") == 0) snprintf(spec, sizeof spec, "bpe:%s", step_dir);
+    else snprintf(spec, sizeof spec, "byte");
+    pm_tokenizer *tok = pm_tokenizer_open(spec, inner, sizeof inner);
+    if (!tok) pm_errorf(err, errlen, "%s: its tokenizer: %s", step_dir, inner);
+    else if (pm_tokenizer_hash(tok) != hash) {
+        pm_errorf(err, errlen, "%s: its tokenizer files are not the ones it was trained with (identity %016llx, "
+                               "recorded %016llx)", step_dir, (unsigned long long)pm_tokenizer_hash(tok), hash);
+        pm_tokenizer_free(tok);
+        tok = NULL;
+    }
+    return tok;
+}
+
+int pm_checkpoint_same_tokenizer(const char *step_dir, const pm_tokenizer *tok, char *err, size_t errlen) {
+    char kind[8];
+    unsigned long long hash;
+    int vocab;
+    if (read_record(step_dir, kind, &hash, &vocab, err, errlen)) return -1;
+    if (hash == pm_tokenizer_hash(tok)) return 0;
+    return pm_errorf(err, errlen, "%s was trained with another tokenizer (%s, %d tokens, identity %016llx) than this "
+                     "run's (%s, %d tokens, identity %016llx)", step_dir, kind, vocab, hash, pm_tokenizer_kind(tok),
+                     pm_tokenizer_vocab_size(tok), (unsigned long long)pm_tokenizer_hash(tok));
 }
 
 int pm_checkpoint_step(const char *step_dir) {

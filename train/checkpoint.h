@@ -13,6 +13,7 @@
 
 #include "model/model.h"
 #include "train/data/data.h"
+#include "train/tokenizer/tokenizer.h"
 
 /* Everything besides the parameters and moments that a resumed run needs to continue exactly
  * as if never stopped. */
@@ -24,8 +25,10 @@ typedef struct {
     long long metrics_bytes;           /* metrics.jsonl's length when the checkpoint was taken */
 } pm_train_state;
 
-int pm_checkpoint_save(const char *run_dir, pm_model *m, const pm_train_state *st, char *err,
-                       size_t errlen);
+/* Also records the tokenizer (kind, identity, vocabulary size) in model.safetensors and copies
+ * its files (tokenizer.json, or vocab.json and merges.txt) into the step folder. */
+int pm_checkpoint_save(const char *run_dir, pm_model *m, const pm_tokenizer *tok, const pm_train_state *st,
+                       char *err, size_t errlen);
 
 /* Resolves `dir` (a run folder, its checkpoints folder or one step folder) to a step folder
  * and reads the model config stored in it. When `latest` is missing, dangling or incomplete,
@@ -36,6 +39,13 @@ int pm_checkpoint_find(const char *dir, char *step_dir, size_t len, pm_config *c
 /* Loads parameters, and with st also the optimiser moments and trainer state. */
 int pm_checkpoint_load(const char *step_dir, pm_model *m, pm_train_state *st, char *err,
                        size_t errlen);
+
+/* The tokenizer a step folder was trained with, opened from its own copy of the files and
+ * checked against the recorded identity (checkpoints from before tokenizers were recorded
+ * used bytes). NULL with err filled. */
+pm_tokenizer *pm_checkpoint_tokenizer(const char *step_dir, char *err, size_t errlen);
+/* 0 when tok is the tokenizer the step folder was trained with; else -1, err naming both. */
+int pm_checkpoint_same_tokenizer(const char *step_dir, const pm_tokenizer *tok, char *err, size_t errlen);
 
 /* The training step a step folder was saved at (its optimizer metadata), -1 when unknown. */
 int pm_checkpoint_step(const char *step_dir);

@@ -6,10 +6,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+/* The bytes a target token stands for; end-of-text counts as one (a byte model predicts it as
+ * one token too), so that bits per byte compare byte and BPE models on the same text. */
+static size_t target_bytes(const pm_tokenizer *tok, int32_t id) {
+    size_t len;
+    pm_tokenizer_token(tok, id, &len);
+    return id == pm_tokenizer_eot(tok) ? 1 : len;
+}
+
 int pm_evaluate(pm_model *model, pm_dataset *data, int step, const pm_eval_output *out, char *err,
                 size_t errlen) {
     const pm_config *c = pm_model_config(model);
     pm_backend *be = pm_model_backend(model);
+    const pm_tokenizer *tok = pm_data_tokenizer(data);
     int D = pm_data_domains(data), B = c->batch_size, T = c->block_size, E = c->n_experts,
         k = c->top_k, nm = pm_model_n_moe(model);
     size_t n_tok = (size_t)B * T;
@@ -31,7 +40,7 @@ int pm_evaluate(pm_model *model, pm_dataset *data, int step, const pm_eval_outpu
     for (int d = 0; d < D && !rc; d++) {
         size_t avail = pm_data_eval_count(data, d), n = avail < (size_t)c->eval_seqs ? avail : (size_t)c->eval_seqs;
         double sum = 0;
-        size_t tokens = 0;
+        size_t tokens = 0, bytes = 0;
         for (size_t s0 = 0; s0 < n && !rc; s0 += (size_t)B) {
             if (out->cancel && *out->cancel) rc = 1; /* a signal: the trainer checkpoints and exits */
             if (rc) break;
@@ -40,7 +49,10 @@ int pm_evaluate(pm_model *model, pm_dataset *data, int step, const pm_eval_outpu
                 pm_data_eval_sequence(data, d, s0 + i, inputs + (size_t)i * T, targets + (size_t)i * T);
             if (pm_model_forward(model, inputs, targets, b, T, -1, NULL) != PM_OK) break;
             pm_model_token_losses(model, losses, b, T);
-            for (int i = 0; i < b * T; i++) sum += losses[i];
+            for (int i = 0; i < b * T; i++) {
+                sum += losses[i];
+                bytes += target_bytes(tok, targets[i]);
+            }
             tokens += (size_t)b * T;
             for (int l = 0; l < nm; l++) {
                 pm_model_expert_ids(model, l, ids, b, T);
@@ -53,8 +65,10 @@ int pm_evaluate(pm_model *model, pm_dataset *data, int step, const pm_eval_outpu
         cJSON_AddNumberToObject(x, "loss", loss);
         cJSON_AddNumberToObject(x, "ppl", exp(loss));
         cJSON_AddNumberToObject(x, "tokens", (double)tokens);
+        cJSON_AddNumberToObject(x, "bytes", (double)bytes);
+        cJSON_AddNumberToObject(x, "bits_per_byte", bytes ? sum / bytes / log(2.0) : 0);
         cJSON_AddNumberToObject(x, "unigram_loss", pm_data_unigram_loss(data, d));
-        printf(" %s %.4f", pm_data_domain_name(data, d), loss);
+        printf(" %s %.4f (%.3f bits/byte)", pm_data_domain_name(data, d), loss, bytes ? sum / bytes / log(2.0) : 0);
     }
     if (rc >= 0) printf(rc ? " interrupted\n" : "\n");
     fflush(stdout);

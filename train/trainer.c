@@ -51,6 +51,7 @@ typedef struct {
     pm_config cfg;
     const pm_train_options *opt;
     pm_backend *be;
+    pm_tokenizer *tok;
     pm_dataset *data;
     pm_model *model;
     int metrics;              /* metrics.jsonl, opened for appending */
@@ -103,7 +104,7 @@ static int checkpoint(trainer *t, int step, int pending_eval, char *err, size_t 
                          .metrics_bytes = fstat(t->metrics, &ms) ? -1 : (long long)ms.st_size};
     pm_data_get_state(t->data, st.data_state);
     char inner[600];
-    if (pm_checkpoint_save(t->opt->out_dir, t->model, &st, inner, sizeof inner)) {
+    if (pm_checkpoint_save(t->opt->out_dir, t->model, t->tok, &st, inner, sizeof inner)) {
         snprintf(err, errlen, "checkpoint at step %d not written: %s", step, inner);
         return -1;
     }
@@ -160,9 +161,19 @@ static int open_all(trainer *t, char *err, size_t errlen) {
         snprintf(err, errlen, "%s", inner);
         return -1;
     }
+    char why[4800];
+    if (!(t->tok = pm_tokenizer_open(t->cfg.tokenizer, why, sizeof why))) {
+        snprintf(err, errlen, "%s", why);
+        return -1;
+    }
+    if (t->cfg.vocab_size < pm_tokenizer_vocab_size(t->tok)) {
+        snprintf(err, errlen, "vocab_size %d is smaller than the tokenizer's %d tokens", t->cfg.vocab_size,
+                 pm_tokenizer_vocab_size(t->tok));
+        return -1;
+    }
     pm_data_options dopt = {.seq_len = t->cfg.block_size, .eval_fraction = t->cfg.eval_fraction,
                             .seed = t->cfg.seed, .natural_mix = t->cfg.natural_mix,
-                            .max_eval_seqs = (size_t)t->cfg.eval_seqs};
+                            .max_eval_seqs = (size_t)t->cfg.eval_seqs, .tokenizer = t->tok};
     t->data = pm_data_open(t->cfg.data, &dopt, inner, sizeof inner);
     if (!t->data) {
         snprintf(err, errlen, "data: %s", inner);
@@ -183,6 +194,7 @@ static int open_all(trainer *t, char *err, size_t errlen) {
 static void close_all(trainer *t) {
     pm_model_free(t->model);
     pm_data_close(t->data);
+    pm_tokenizer_free(t->tok);
     if (t->be) pm_backend_close(t->be);
     if (t->metrics >= 0) close(t->metrics);
     free(t->inputs);
@@ -196,7 +208,9 @@ static int start_fresh(trainer *t, char *err, size_t errlen) {
     if (!o->init_from) return 0;
     char step_dir[4096];
     pm_config dense_cfg;
-    if (pm_checkpoint_find(o->init_from, step_dir, sizeof step_dir, &dense_cfg, err, errlen)) return -1;
+    if (pm_checkpoint_find(o->init_from, step_dir, sizeof step_dir, &dense_cfg, err, errlen) ||
+        pm_checkpoint_same_tokenizer(step_dir, t->tok, err, errlen))
+        return -1;
     dense_cfg.batch_size = 1;
     char inner[512];
     pm_model *dense = pm_model_create(t->be, &dense_cfg, 1, 1, inner, sizeof inner);
@@ -238,6 +252,7 @@ static int resume(trainer *t, int *start, int *pending_eval, char *err, size_t e
     pm_config saved;
     pm_train_state st;
     if (pm_checkpoint_find(t->opt->out_dir, step_dir, sizeof step_dir, &saved, err, errlen) ||
+        pm_checkpoint_same_tokenizer(step_dir, t->tok, err, errlen) ||
         pm_checkpoint_load(step_dir, t->model, &st, err, errlen))
         return -1;
     if (pm_data_set_state(t->data, st.data_state)) {
@@ -299,6 +314,8 @@ static void print_start(trainer *t) {
     printf("backend %s (%s), %zu parameters (%zu active per token), %d MoE layers, run folder %s\n",
            pm_backend_kind(t->be), pm_backend_info(t->be)->name, pm_model_num_params(t->model),
            pm_model_active_params(t->model), pm_model_n_moe(t->model), t->opt->out_dir);
+    printf("tokenizer %s, %d tokens (the model's vocabulary: %d)\n", t->cfg.tokenizer, pm_tokenizer_vocab_size(t->tok),
+           t->cfg.vocab_size);
     for (int d = 0; d < pm_data_domains(t->data); d++)
         printf("  domain %-8s train %zu tokens (%zu docs), eval %zu tokens (%zu docs), unigram loss %.3f\n",
                pm_data_domain_name(t->data, d), pm_data_tokens(t->data, d, 0), pm_data_documents(t->data, d, 0),

@@ -15,7 +15,8 @@ int cmd_eval(int argc, char **argv) {
                "                    [key=value ...]\n\n"
                "Evaluates the model in DIR (a run folder, its checkpoints/ folder or one\n"
                "checkpoint) on the held-out split of every domain of its training manifest\n"
-               "(or MANIFEST): loss, perplexity and the unigram baseline per domain, and the\n"
+               "(or MANIFEST), encoded with the checkpoint's own tokenizer: loss per token,\n"
+               "perplexity, bits per byte and the unigram baseline per domain, and the\n"
                "expert x domain token counts, printed and written as one JSON line to stdout.\n"
                "key=value changes evaluation settings such as eval_seqs or batch_size.\n");
         return 0;
@@ -46,10 +47,11 @@ int cmd_eval(int argc, char **argv) {
         fprintf(stderr, "polymoe eval: %s\n", err);
         return 1;
     }
+    pm_tokenizer *tok = pm_checkpoint_tokenizer(step_dir, err, sizeof err);
     pm_data_options dopt = {.seq_len = cfg.block_size, .eval_fraction = cfg.eval_fraction,
                             .seed = cfg.seed, .natural_mix = cfg.natural_mix,
-                            .max_eval_seqs = (size_t)cfg.eval_seqs};
-    pm_dataset *data = pm_data_open(cfg.data, &dopt, err, sizeof err);
+                            .max_eval_seqs = (size_t)cfg.eval_seqs, .tokenizer = tok};
+    pm_dataset *data = tok ? pm_data_open(cfg.data, &dopt, err, sizeof err) : NULL;
     pm_model *m = data ? pm_model_create(be, &cfg, cfg.batch_size, cfg.block_size, err, sizeof err) : NULL;
     pm_eval_output out = {STDOUT_FILENO, "standard output", NULL};
     int rc = 1;
@@ -60,6 +62,7 @@ int cmd_eval(int argc, char **argv) {
     else rc = 0;
     pm_model_free(m);
     pm_data_close(data);
+    pm_tokenizer_free(tok);
     pm_backend_close(be);
     return rc;
 }

@@ -9,7 +9,6 @@
 #include "train/checkpoint.h"
 #include "train/cli/commands.h"
 #include "train/run_config.h"
-#include "train/data/tokenizer.h"
 
 /* Samples from softmax(logits / temperature) over the top_k largest (0: all); `sorted` is
  * scratch of V floats. */
@@ -55,7 +54,8 @@ int cmd_generate(int argc, char **argv) {
                "Continues TEXT with N tokens (default 200) sampled from the model in DIR (a run\n"
                "folder, its checkpoints/ folder or one checkpoint) at temperature T (default 0.8;\n"
                "0 = greedy) from the K most likely tokens (default 40; 0 = all). Stops early at\n"
-               "end-of-text.\n");
+               "end-of-text. The prompt is encoded and the output decoded with the checkpoint's\n"
+               "own tokenizer.\n");
         return 0;
     }
     pm_run_args a;
@@ -73,48 +73,51 @@ int cmd_generate(int argc, char **argv) {
         fprintf(stderr, "polymoe generate: %s\n", err);
         return 1;
     }
-    if (cfg.vocab_size != PM_TOK_VOCAB) {
-        fprintf(stderr, "polymoe generate: the model's vocabulary is %d, the byte tokenizer's %d\n",
-                cfg.vocab_size, PM_TOK_VOCAB);
-        return 1;
-    }
-    pm_backend *be = pm_backend_open(a.backend, a.device, err, sizeof err);
+    pm_tokenizer *tok = pm_checkpoint_tokenizer(step_dir, err, sizeof err);
+    pm_backend *be = tok ? pm_backend_open(a.backend, a.device, err, sizeof err) : NULL;
     if (!be) {
         fprintf(stderr, "polymoe generate: %s\n", err);
+        pm_tokenizer_free(tok);
         return 1;
     }
     int T = cfg.block_size, V = cfg.vocab_size, rc = 1;
     size_t plen = strlen(a.prompt), cap = plen + (size_t)a.tokens + 1;
-    int32_t *tok = malloc(sizeof *tok * cap);
+    int32_t *ids = malloc(sizeof *ids * cap);
     float *logits = malloc(sizeof *logits * (size_t)V), *sorted = malloc(sizeof *sorted * (size_t)V);
     pm_model *m = pm_model_create(be, &cfg, 1, T, err, sizeof err);
-    if (m && (!tok || !logits || !sorted)) snprintf(err, sizeof err, "out of host memory");
-    if (!m || !tok || !logits || !sorted || pm_checkpoint_load(step_dir, m, NULL, err, sizeof err)) {
+    if (m && (!ids || !logits || !sorted)) snprintf(err, sizeof err, "out of host memory");
+    if (!m || !ids || !logits || !sorted || pm_checkpoint_load(step_dir, m, NULL, err, sizeof err)) {
         fprintf(stderr, "polymoe generate: %s\n", err);
         goto done;
     }
-    size_t n = pm_tok_encode(a.prompt, plen, tok);
-    if (n == 0) tok[n++] = PM_TOK_EOT; /* an empty prompt starts a fresh document */
+    long encoded = pm_tokenizer_encode(tok, a.prompt, plen, ids, err, sizeof err);
+    if (encoded < 0) {
+        fprintf(stderr, "polymoe generate: %s\n", err);
+        goto done;
+    }
+    size_t n = (size_t)encoded;
+    if (n == 0) ids[n++] = pm_tokenizer_eot(tok); /* an empty prompt starts a fresh document */
     fwrite(a.prompt, 1, plen, stdout);
     for (int i = 0; i < a.tokens; i++) {
         size_t ctx = n < (size_t)T ? n : (size_t)T;
-        if (pm_model_forward(m, tok + n - ctx, NULL, 1, (int)ctx, -1, NULL) != PM_OK ||
+        if (pm_model_forward(m, ids + n - ctx, NULL, 1, (int)ctx, -1, NULL) != PM_OK ||
             pm_model_logits_at(m, (int)ctx - 1, 1, (int)ctx, logits) != PM_OK) {
             fprintf(stderr, "\npolymoe generate: %s\n", pm_error(be));
             goto done;
         }
         int next = sample(logits, sorted, V, a.temperature, a.top_k, a.seed, (uint32_t)i);
-        if (next == PM_TOK_EOT) break;
-        tok[n++] = next;
-        char byte;
-        pm_tok_decode(&tok[n - 1], 1, &byte, 1);
-        putchar(byte);
+        if (next == pm_tokenizer_eot(tok)) break;
+        ids[n++] = next;
+        size_t len; /* a token of the padded vocabulary beyond the tokenizer's stands for nothing */
+        const char *bytes = pm_tokenizer_token(tok, next, &len);
+        fwrite(bytes ? bytes : "", 1, len, stdout);
         fflush(stdout);
     }
     putchar('\n');
     rc = 0;
 done:
-    free(tok);
+    free(ids);
+    pm_tokenizer_free(tok);
     free(logits);
     free(sorted);
     pm_model_free(m);

@@ -6,6 +6,8 @@
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
+int cmd_tokenizer(int argc, char **argv);
+int cmd_tokenizer_train(int argc, char **argv); /* polymoe tokenizer train */
 int cmd_devices(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_bench(int argc, char **argv);

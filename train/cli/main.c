@@ -14,6 +14,7 @@ static const command commands[] = {
     {"train", cmd_train, "train a GPT-2 MoE model (default: configs/tiny.json on the default corpus)"},
     {"eval", cmd_eval, "per-domain held-out loss of a checkpoint"},
     {"generate", cmd_generate, "sample text from a checkpoint"},
+    {"tokenizer", cmd_tokenizer, "encode, decode, inspect or train a tokenizer (byte or GPT-2 BPE)"},
     {"devices", cmd_devices, "list the backends compiled in and their devices"},
     {"check", cmd_check, "run the op conformance suite on this machine's devices"},
     {"bench", cmd_bench, "benchmark the backends on the same work: GEMM, router, dispatch, MoE layer, train step"},

@@ -41,7 +41,8 @@
 
 #include "backends/pm_rng.h"
 #include "train/util/error_text.h"
-#include "train/data/tokenizer.h"
+#include "train/util/files.h"
+#include "train/data/token_cache.h"
 
 #define MANIFEST_MAX_BYTES ((size_t)1 << 20)
 #define TEXT_MAX_BYTES ((size_t)512 << 20)
@@ -67,6 +68,7 @@ typedef struct {
 
 struct pm_dataset {
     pm_data_options opt;
+    pm_tokenizer *own_tokenizer; /* the byte tokenizer when the options name none */
     int n_domains;
     domain dom[PM_MAX_DOMAINS];
     uint64_t served[PM_MAX_DOMAINS]; /* train sequences each domain has handed out */
@@ -109,40 +111,6 @@ static void permutation(size_t *a, size_t n, uint32_t key) {
 }
 
 /* ---- reading ---- */
-
-char *pm_read_file(const char *path, size_t cap, size_t *len, char *err, size_t errlen) {
-    struct stat st;
-    if (stat(path, &st) != 0) {
-        pm_errorf(err, errlen, "%s: %s", path, strerror(errno));
-        return NULL;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        pm_errorf(err, errlen, "%s: not a regular file", path);
-        return NULL;
-    }
-    if ((uintmax_t)st.st_size > cap) {
-        pm_errorf(err, errlen, "%s: %jd bytes, more than the %zu allowed", path, (intmax_t)st.st_size, cap);
-        return NULL;
-    }
-    size_t size = (size_t)st.st_size;
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        pm_errorf(err, errlen, "%s: %s", path, strerror(errno));
-        return NULL;
-    }
-    char *buf = malloc(size + 1);
-    size_t got = buf ? fread(buf, 1, size, f) : 0;
-    int bad = ferror(f);
-    fclose(f);
-    if (!buf || bad || got != size) {
-        pm_errorf(err, errlen, "%s: %s", path, !buf ? "out of memory" : "read error");
-        free(buf);
-        return NULL;
-    }
-    buf[size] = '\0';
-    if (len) *len = size;
-    return buf;
-}
 
 static int is_blank(const char *s, size_t n) {
     for (size_t i = 0; i < n; i++)
@@ -294,16 +262,40 @@ static int load_domain(const cJSON *spec, int index, const char *dir, size_t *bu
 
 /* ---- split and pack ---- */
 
-static double unigram_entropy(const int32_t *tokens, size_t n) {
-    size_t count[PM_TOK_VOCAB] = {0};
-    for (size_t i = 0; i < n; i++) count[tokens[i]]++;
+static double unigram_entropy(const int32_t *tokens, size_t n, int vocab) {
+    size_t *count = calloc((size_t)vocab, sizeof *count);
+    if (!count) return NAN;
+    for (size_t i = 0; i < n; i++)
+        if (tokens[i] >= 0 && tokens[i] < vocab) count[tokens[i]]++;
     double h = 0.0;
-    for (int t = 0; t < PM_TOK_VOCAB; t++)
+    for (int t = 0; t < vocab; t++)
         if (count[t]) {
             double p = (double)count[t] / (double)n;
             h -= p * log(p);
         }
+    free(count);
     return h;
+}
+
+/* Every document's ids, back to back (document i's end at id_ends[i]): from the token cache,
+ * or encoded and then cached. The byte tokenizer is never cached (copying is encoding). */
+static int encode_documents(pm_tokenizer *tok, const char *dname, const doc_list *docs, int32_t **ids,
+                            size_t *id_ends, char *err, size_t errlen) {
+    int cached = strcmp(pm_tokenizer_kind(tok), "byte") != 0;
+    uint64_t key = cached ? pm_token_cache_key(pm_tokenizer_hash(tok), docs->text, docs->ends, docs->n) : 0;
+    if (cached && pm_token_cache_load(dname, key, docs->n, ids, id_ends)) return 0;
+    *ids = malloc((docs->len ? docs->len : 1) * sizeof **ids); /* never more ids than bytes */
+    if (!*ids) return pm_errorf(err, errlen, "out of memory encoding domain '%s'", dname);
+    size_t n_ids = 0;
+    for (size_t i = 0; i < docs->n; i++) {
+        size_t start = i ? docs->ends[i - 1] : 0;
+        long k = pm_tokenizer_encode(tok, docs->text + start, docs->ends[i] - start, *ids + n_ids, err, errlen);
+        if (k < 0) return -1;
+        n_ids += (size_t)k;
+        id_ends[i] = n_ids;
+    }
+    if (cached) pm_token_cache_store(dname, key, docs->n, *ids, id_ends);
+    return 0;
 }
 
 /* Holds out a seeded share of the documents for eval and packs both splits. */
@@ -315,35 +307,38 @@ static int split_domain(domain *dom, const doc_list *docs, int d, const pm_data_
                     dom->name, n, n == 1 ? "" : "s");
     size_t n_eval = (size_t)llround(opt->eval_fraction * (double)n);
     n_eval = n_eval < 1 ? 1 : n_eval > n - 1 ? n - 1 : n_eval;
-    size_t *perm = malloc(n * sizeof *perm);
+    size_t *perm = malloc(n * sizeof *perm), *id_ends = malloc(n * sizeof *id_ends);
     unsigned char *held_out = calloc(n, 1);
-    if (!perm || !held_out) {
-        free(perm);
-        free(held_out);
-        return pm_errorf(err, errlen, "out of memory splitting domain '%s'", dom->name);
+    int32_t *ids = NULL;
+    int rc = perm && id_ends && held_out ? 0 : pm_errorf(err, errlen, "out of memory splitting domain '%s'", dom->name);
+    if (!rc) rc = encode_documents(opt->tokenizer, dom->name, docs, &ids, id_ends, err, errlen);
+    if (!rc) {
+        permutation(perm, n, seed_key(opt->seed, KEY_SPLIT, (uint32_t)d, 0));
+        for (size_t i = 0; i < n_eval; i++) held_out[perm[i]] = 1;
+        for (size_t i = 0; i < n; i++) {
+            split *s = &dom->part[held_out[i]];
+            s->n_tokens += id_ends[i] - (i ? id_ends[i - 1] : 0) + 1;
+            s->n_docs++;
+        }
     }
-    permutation(perm, n, seed_key(opt->seed, KEY_SPLIT, (uint32_t)d, 0));
-    for (size_t i = 0; i < n_eval; i++) held_out[perm[i]] = 1;
-    free(perm);
-    for (size_t i = 0; i < n; i++) {
-        split *s = &dom->part[held_out[i]];
-        s->n_tokens += docs->ends[i] - (i ? docs->ends[i - 1] : 0) + 1;
-        s->n_docs++;
-    }
-    int rc = 0;
     for (int p = TRAIN; p <= EVAL && rc == 0; p++) {
         split *s = &dom->part[p];
         s->tokens = malloc(s->n_tokens * sizeof *s->tokens);
         if (!s->tokens) rc = pm_errorf(err, errlen, "out of memory packing domain '%s'", dom->name);
         s->n_tokens = 0; /* refilled below */
     }
+    int32_t eot = pm_tokenizer_eot(opt->tokenizer);
     for (size_t i = 0; i < n && rc == 0; i++) {
-        size_t start = i ? docs->ends[i - 1] : 0;
+        size_t start = i ? id_ends[i - 1] : 0;
         split *s = &dom->part[held_out[i]];
-        s->n_tokens += pm_tok_encode(docs->text + start, docs->ends[i] - start, s->tokens + s->n_tokens);
-        s->tokens[s->n_tokens++] = PM_TOK_EOT;
+        memcpy(s->tokens + s->n_tokens, ids + start, (id_ends[i] - start) * sizeof *ids);
+        s->n_tokens += id_ends[i] - start;
+        s->tokens[s->n_tokens++] = eot;
     }
+    free(perm);
+    free(id_ends);
     free(held_out);
+    free(ids);
     if (rc) return rc;
     size_t seq = (size_t)opt->seq_len + 1;
     for (int p = TRAIN; p <= EVAL; p++) {
@@ -357,7 +352,8 @@ static int split_domain(domain *dom, const doc_list *docs, int d, const pm_data_
     dom->order = malloc(dom->part[TRAIN].n_seqs * sizeof *dom->order);
     if (!dom->order) return pm_errorf(err, errlen, "out of memory for domain '%s'", dom->name);
     dom->order_epoch = UINT64_MAX;
-    dom->unigram = unigram_entropy(dom->part[TRAIN].tokens, dom->part[TRAIN].n_tokens);
+    dom->unigram = unigram_entropy(dom->part[TRAIN].tokens, dom->part[TRAIN].n_tokens,
+                                   pm_tokenizer_vocab_size(opt->tokenizer));
     return 0;
 }
 
@@ -421,6 +417,11 @@ pm_dataset *pm_data_open(const char *manifest_path, const pm_data_options *opt, 
         return NULL;
     }
     ds->opt = *opt;
+    if (!ds->opt.tokenizer && !(ds->opt.tokenizer = ds->own_tokenizer = pm_tokenizer_open("byte", err, errlen))) {
+        cJSON_Delete(root);
+        pm_data_close(ds);
+        return NULL;
+    }
     char dir[PATH_LEN];
     folder_of(manifest_path, dir, sizeof dir);
     size_t budget = TEXT_MAX_BYTES;
@@ -433,7 +434,7 @@ pm_dataset *pm_data_open(const char *manifest_path, const pm_data_options *opt, 
         for (int e = 0; e < d && rc == 0; e++)
             if (strcmp(ds->dom[e].name, ds->dom[d].name) == 0)
                 rc = pm_errorf(err, errlen, "manifest: two domains named '%s'", ds->dom[d].name);
-        if (rc == 0) rc = split_domain(&ds->dom[d], &docs, d, opt, err, errlen);
+        if (rc == 0) rc = split_domain(&ds->dom[d], &docs, d, &ds->opt, err, errlen);
         free(docs.text);
         free(docs.ends);
         if (rc) break;
@@ -453,12 +454,15 @@ void pm_data_close(pm_dataset *ds) {
         free(ds->dom[d].part[EVAL].tokens);
         free(ds->dom[d].order);
     }
+    pm_tokenizer_free(ds->own_tokenizer);
     free(ds);
 }
 
 /* ---- queries ---- */
 
 int pm_data_domains(const pm_dataset *ds) { return ds->n_domains; }
+
+pm_tokenizer *pm_data_tokenizer(const pm_dataset *ds) { return ds->opt.tokenizer; }
 
 const char *pm_data_domain_name(const pm_dataset *ds, int d) { return ds->dom[d].name; }
 

@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "train/tokenizer/tokenizer.h"
+
 #define PM_MAX_DOMAINS 16
 #define PM_DATA_STATE_LEN (PM_MAX_DOMAINS + 2)
 
@@ -19,9 +21,11 @@ typedef struct {
     uint64_t seed;
     int natural_mix;        /* 0: every batch balanced over domains; 1: natural proportions */
     size_t max_eval_seqs;   /* cap on eval sequences per domain (0: all) */
+    pm_tokenizer *tokenizer; /* borrowed; NULL: the byte tokenizer */
 } pm_data_options;
 
-/* Reads the manifest and every file it names, tokenizes (byte-level), splits and packs.
+/* Reads the manifest and every file it names, tokenizes (through the token cache, see
+ * token_cache.h), splits and packs.
  * NULL with `err` filled on any problem: unreadable manifest, bad JSON, missing or empty
  * files, a domain with too little text for one train and one eval sequence. */
 pm_dataset *pm_data_open(const char *manifest_path, const pm_data_options *opt, char *err,
@@ -29,6 +33,8 @@ pm_dataset *pm_data_open(const char *manifest_path, const pm_data_options *opt, 
 void pm_data_close(pm_dataset *ds);
 
 int pm_data_domains(const pm_dataset *ds);
+/* The tokenizer the dataset was encoded with. */
+pm_tokenizer *pm_data_tokenizer(const pm_dataset *ds);
 const char *pm_data_domain_name(const pm_dataset *ds, int d);
 /* Tokens in the train / eval split of domain d (after packing), and documents in each. */
 size_t pm_data_tokens(const pm_dataset *ds, int d, int eval);
@@ -61,9 +67,5 @@ double pm_data_unigram_loss(const pm_dataset *ds, int d);
 
 /* One line per domain: documents and tokens of the train and eval splits. */
 void pm_data_print_summary(const pm_dataset *ds, FILE *out);
-
-/* Reads a whole regular file into a 0-terminated buffer (free() it); NULL with `err` filled
- * when it is missing, not a regular file, unreadable or longer than `cap` bytes. */
-char *pm_read_file(const char *path, size_t cap, size_t *len, char *err, size_t errlen);
 
 #endif

@@ -11,7 +11,6 @@
 #include "train/util/files.h"
 #include "train/report/report_figures.h"
 #include "train/util/svg.h"
-#include "train/data/tokenizer.h"
 
 typedef struct {
     const char *out_dir;
@@ -298,7 +297,7 @@ static void sample_html(FILE *f, const int32_t *tok, const int32_t *expert, int 
             fprintf(f, "<span class=\"x%d\" title=\"expert %d\">", open, open);
         }
         if (t == '\n') fputs("\u21b5\n", f);
-        else if (t == PM_TOK_EOT) fputs("\u2403", f);
+        else if (t == PM_SAMPLE_NOT_A_BYTE) fputs("\u2403", f);
         else if (t == '<') fputs("&lt;", f);
         else if (t == '>') fputs("&gt;", f);
         else if (t == '&') fputs("&amp;", f);

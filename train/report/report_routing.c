@@ -87,19 +87,27 @@ static void compare_early(pm_routing *r, pass_state *p, int l, int d, size_t pos
     p->compared[l] += n;
 }
 
-/* Domain d's sample: its first sequence from the first line start in its first half, at most
- * PM_SAMPLE_LEN bytes. */
+/* Domain d's sample: its first sequence from the first line start in its first half, decoded
+ * to at most PM_SAMPLE_LEN bytes, each byte with its token's top-1 experts. */
 static void take_sample(pm_routing *r, pass_state *p, int d) {
-    size_t n_tokens, start = 0, half = (size_t)p->T / 2;
+    size_t n_tokens, start = 0, half = (size_t)p->T / 2, len;
     const int32_t *stream = pm_data_stream(p->data, d, 1, &n_tokens);
-    while (start < half && stream[start] != '\n') start++;
+    const pm_tokenizer *tok = pm_data_tokenizer(p->data);
+    for (; start < half; start++) {
+        const char *s = pm_tokenizer_token(tok, stream[start], &len);
+        if (s && len && s[len - 1] == '\n') break;
+    }
     start = start < half ? start + 1 : 0;
-    int len = p->T - (int)start < PM_SAMPLE_LEN ? p->T - (int)start : PM_SAMPLE_LEN;
-    r->sample_len[d] = len;
-    memcpy(r->sample[d], stream + start, sizeof(int32_t) * (size_t)len);
-    for (int l = 0; l < p->n_moe; l++)
-        memcpy((int32_t *)pm_routing_sample_experts(r, l, d), p->top1[d] + (size_t)l * p->n_seqs[d] * p->T + start,
-               sizeof(int32_t) * (size_t)len);
+    int n = 0;
+    for (size_t i = start; i < (size_t)p->T && n < PM_SAMPLE_LEN; i++) {
+        const char *s = pm_tokenizer_token(tok, stream[i], &len);
+        for (size_t j = 0; j < (s ? len : 1) && n < PM_SAMPLE_LEN; j++, n++) {
+            r->sample[d][n] = s ? (unsigned char)s[j] : PM_SAMPLE_NOT_A_BYTE;
+            for (int l = 0; l < p->n_moe; l++)
+                ((int32_t *)pm_routing_sample_experts(r, l, d))[n] = p->top1[d][(size_t)l * p->n_seqs[d] * p->T + i];
+        }
+    }
+    r->sample_len[d] = n;
 }
 
 static int prepare_text(pm_routing *r, pass_state *p, const pm_run *run, int eval_seqs, char *err, size_t errlen) {
@@ -118,7 +126,10 @@ static int prepare_text(pm_routing *r, pass_state *p, const pm_run *run, int eva
             snprintf(err, errlen, "out of memory");
             return -1;
         }
-        pm_classify_tokens(r->lexer[d], stream, n, p->cls[d]);
+        if (pm_classify_tokens(r->lexer[d], pm_data_tokenizer(p->data), stream, n, p->cls[d])) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
     }
     return 0;
 }
@@ -147,9 +158,10 @@ int pm_routing_analyse(const pm_run *run, const char *backend, pm_routing *r, ch
     for (int l = 0; l < PM_MAX_LAYERS; l++) r->saturation[l] = NAN;
     int rc = -1;
     pm_backend *be = pm_backend_open(backend, 0, inner, sizeof inner);
+    pm_tokenizer *tok = be ? pm_checkpoint_tokenizer(step_dir, inner, sizeof inner) : NULL;
     pm_data_options dopt = {.seq_len = cfg.block_size, .eval_fraction = cfg.eval_fraction, .seed = cfg.seed,
-                            .natural_mix = cfg.natural_mix, .max_eval_seqs = (size_t)cfg.eval_seqs};
-    if (!be || !(p.data = pm_data_open(cfg.data, &dopt, inner, sizeof inner)) ||
+                            .natural_mix = cfg.natural_mix, .max_eval_seqs = (size_t)cfg.eval_seqs, .tokenizer = tok};
+    if (!be || !tok || !(p.data = pm_data_open(cfg.data, &dopt, inner, sizeof inner)) ||
         !(p.model = pm_model_create(be, &cfg, p.B, p.T, inner, sizeof inner))) {
         snprintf(err, errlen, "%s", inner);
         goto done;
@@ -192,6 +204,7 @@ done:
     free(p.ids);
     pm_model_free(p.model);
     pm_data_close(p.data);
+    pm_tokenizer_free(tok);
     if (be) pm_backend_close(be);
     if (rc) pm_routing_free(r);
     return rc;

@@ -12,6 +12,7 @@
 #include "train/report/report_token_class.h"
 
 #define PM_SAMPLE_LEN 360
+#define PM_SAMPLE_NOT_A_BYTE 256 /* end-of-text in a sample */
 
 typedef struct {
     int n_moe, E, k, D;
@@ -21,7 +22,8 @@ typedef struct {
     double class_tokens[PM_MAX_DOMAINS][PM_MAX_CLASSES];
     double *class_counts;          /* see pm_routing_class_counts */
     double saturation[PM_MAX_LAYERS]; /* share of bytes with the same top-1 expert; NaN: n/a */
-    /* one sample of each domain: its bytes and their top-1 expert in every MoE layer */
+    /* one sample of each domain: its decoded bytes and their tokens' top-1 expert in every MoE
+     * layer */
     int sample_len[PM_MAX_DOMAINS];
     int32_t sample[PM_MAX_DOMAINS][PM_SAMPLE_LEN];
     int32_t *sample_expert;        /* see pm_routing_sample_experts */

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "train/util/files.h"
+
 #define METRICS_MAX_BYTES ((size_t)1 << 30)
 
 static double value(const cJSON *v) { return cJSON_IsNumber(v) ? v->valuedouble : NAN; }

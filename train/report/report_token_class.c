@@ -1,6 +1,7 @@
 #include "train/report/report_token_class.h"
 
 #include <ctype.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -57,6 +58,8 @@ int pm_token_class_names(pm_lexer lx, const char *const **names) {
     default: *names = prose_names; return sizeof prose_names / sizeof *prose_names;
     }
 }
+
+#define NOT_A_BYTE 256 /* end-of-text or another special token in the decoded text */
 
 /* The byte at i, or -1 past the end and for tokens that are no ASCII byte. */
 static int at(const int32_t *t, size_t n, size_t i) { return i < n && t[i] >= 0 && t[i] < 128 ? t[i] : -1; }
@@ -184,8 +187,40 @@ static void classify_prose(const int32_t *t, size_t n, uint8_t *cls) {
     }
 }
 
-void pm_classify_tokens(pm_lexer lx, const int32_t *tokens, size_t n, uint8_t *cls) {
-    if (lx == PM_LEX_CODE) classify_code(tokens, n, cls);
-    else if (lx == PM_LEX_MATH) classify_math(tokens, n, cls);
-    else classify_prose(tokens, n, cls);
+static void classify_bytes(pm_lexer lx, const int32_t *bytes, size_t n, uint8_t *cls) {
+    if (lx == PM_LEX_CODE) classify_code(bytes, n, cls);
+    else if (lx == PM_LEX_MATH) classify_math(bytes, n, cls);
+    else classify_prose(bytes, n, cls);
+}
+
+int pm_classify_tokens(pm_lexer lx, const pm_tokenizer *tok, const int32_t *tokens, size_t n, uint8_t *cls) {
+    size_t total = 0, len;
+    for (size_t i = 0; i < n; i++) {
+        pm_tokenizer_token(tok, tokens[i], &len);
+        total += len ? len : 1;
+    }
+    /* the text as the lexers read it: bytes, and NOT_A_BYTE for a special token */
+    int32_t *bytes = malloc((total ? total : 1) * sizeof *bytes);
+    uint8_t *byte_cls = malloc(total ? total : 1);
+    if (!bytes || !byte_cls) {
+        free(bytes);
+        free(byte_cls);
+        return -1;
+    }
+    for (size_t i = 0, at = 0; i < n; i++) {
+        const char *s = pm_tokenizer_token(tok, tokens[i], &len);
+        if (!s) bytes[at++] = NOT_A_BYTE;
+        for (size_t j = 0; s && j < len; j++) bytes[at++] = (unsigned char)s[j];
+    }
+    classify_bytes(lx, bytes, total, byte_cls);
+    for (size_t i = 0, at = 0; i < n; i++) {
+        pm_tokenizer_token(tok, tokens[i], &len);
+        size_t k = len ? len : 1, first = 0;
+        while (first < k && (bytes[at + first] == ' ' || bytes[at + first] == '\t')) first++;
+        cls[i] = byte_cls[at + (first < k ? first : 0)];
+        at += k;
+    }
+    free(bytes);
+    free(byte_cls);
+    return 0;
 }

@@ -3,11 +3,14 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "train/util/error_text.h"
 
 int pm_mkdir_p(const char *dir) {
     char path[4096];
@@ -87,4 +90,38 @@ int pm_append_json_line(int fd, const char *path, cJSON *o, char *err, size_t er
     }
     free(s);
     return rc;
+}
+
+char *pm_read_file(const char *path, size_t cap, size_t *len, char *err, size_t errlen) {
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        pm_errorf(err, errlen, "%s: %s", path, strerror(errno));
+        return NULL;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        pm_errorf(err, errlen, "%s: not a regular file", path);
+        return NULL;
+    }
+    if ((uintmax_t)st.st_size > cap) {
+        pm_errorf(err, errlen, "%s: %jd bytes, more than the %zu allowed", path, (intmax_t)st.st_size, cap);
+        return NULL;
+    }
+    size_t size = (size_t)st.st_size;
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        pm_errorf(err, errlen, "%s: %s", path, strerror(errno));
+        return NULL;
+    }
+    char *buf = malloc(size + 1);
+    size_t got = buf ? fread(buf, 1, size, f) : 0;
+    int bad = ferror(f);
+    fclose(f);
+    if (!buf || bad || got != size) {
+        pm_errorf(err, errlen, "%s: %s", path, !buf ? "out of memory" : "read error");
+        free(buf);
+        return NULL;
+    }
+    buf[size] = '\0';
+    if (len) *len = size;
+    return buf;
 }

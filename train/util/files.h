@@ -17,4 +17,8 @@ int pm_write_file_atomic(const char *path, const void *data, size_t len, char *e
  * back to its length before the call, so it never ends in a partial line. */
 int pm_append_json_line(int fd, const char *path, cJSON *o, char *err, size_t errlen);
 
+/* Reads a whole regular file into a 0-terminated buffer (free() it); NULL with `err` filled
+ * when it is missing, not a regular file, unreadable or longer than `cap` bytes. */
+char *pm_read_file(const char *path, size_t cap, size_t *len, char *err, size_t errlen);
+
 #endif

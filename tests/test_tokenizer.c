@@ -1,0 +1,211 @@
+/* GPT-2 byte-level BPE against the reference implementations, without Python: the fixtures
+ * (tests/fixtures/bpe, made by scripts/make_bpe_fixtures.py with Hugging Face tokenizers and
+ * tiktoken, which agree on all of them) hold the ids the references give for every document
+ * of the default corpus and for an adversarial set. Every vocabulary is read from both file
+ * formats, and every encoding must decode back to its input.
+ *   usage: test_tokenizer FIXTURES_DIR UNPACKED_DIR CORPUS_DIR
+ * UNPACKED_DIR holds v50257/ from v50257.tar.xz; CORPUS_DIR is built when it does not exist. */
+#include <cjson/cJSON.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "check.h"
+#include "train/data/corpus.h"
+#include "train/tokenizer/tokenizer.h"
+#include "train/util/files.h"
+
+#define MAX_DOCS 20000
+#define FILE_MAX ((size_t)64 << 20)
+
+static uint32_t fnv32(const void *data, size_t n) {
+    const uint8_t *p = data;
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 16777619u;
+    return h;
+}
+
+/* The documents of the corpus in manifest order, and the fixture's hash of each. */
+typedef struct {
+    char *text[MAX_DOCS];
+    size_t len[MAX_DOCS];
+    uint32_t fixture_hash[MAX_DOCS];
+    int n;
+} corpus;
+
+static int read_jsonl(corpus *c, const char *path) {
+    size_t len;
+    char err[512];
+    char *text = pm_read_file(path, FILE_MAX, &len, err, sizeof err);
+    if (!text) {
+        printf("%s\n", err);
+        return -1;
+    }
+    for (char *line = text; line < text + len && c->n < MAX_DOCS;) {
+        char *nl = memchr(line, '\n', (size_t)(text + len - line)), *end = nl ? nl : text + len;
+        cJSON *o = cJSON_ParseWithLength(line, (size_t)(end - line));
+        const cJSON *t = cJSON_GetObjectItemCaseSensitive(o, "text");
+        if (cJSON_IsString(t)) {
+            c->len[c->n] = strlen(t->valuestring);
+            c->text[c->n++] = strdup(t->valuestring);
+        }
+        cJSON_Delete(o);
+        line = end + 1;
+    }
+    free(text);
+    return 0;
+}
+
+static int load_corpus(corpus *c, const char *dir, const char *fixtures) {
+    const char *domains[] = {"code", "math", "prose"};
+    char path[4200];
+    for (int d = 0; d < 3; d++) {
+        snprintf(path, sizeof path, "%s/%s.jsonl", dir, domains[d]);
+        if (read_jsonl(c, path)) return -1;
+    }
+    snprintf(path, sizeof path, "%s/corpus.txt", fixtures);
+    FILE *f = fopen(path, "r");
+    char line[256];
+    int i = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (line[0] != '#' && i < MAX_DOCS && sscanf(line, "%*s %*d %x", &c->fixture_hash[i]) == 1) i++;
+    if (f) fclose(f);
+    check(i == c->n, "corpus: %d documents in %s, %d in %s", c->n, dir, i, path);
+    return i == c->n ? 0 : -1;
+}
+
+/* Encodes text and checks that it decodes back; returns the ids count (-1 on failure). */
+static long encode_checked(pm_tokenizer *t, const char *text, size_t n, int32_t *ids, char *back, int *round_trip) {
+    char err[512];
+    long k = pm_tokenizer_encode(t, text, n, ids, err, sizeof err);
+    if (k < 0) {
+        printf("  encode failed: %s\n", err);
+        return -1;
+    }
+    if (pm_tokenizer_decode(t, ids, (size_t)k, back, n) != n || memcmp(back, text, n) != 0) *round_trip = 0;
+    return k;
+}
+
+static void check_corpus(pm_tokenizer *t, const corpus *c, const char *vocab, const char *fixtures, const char *what) {
+    char path[4200], line[128];
+    snprintf(path, sizeof path, "%s/%s.expected", fixtures, vocab);
+    FILE *f = fopen(path, "r");
+    int checked = 0, differ = 0, drifted = 0, round_trip = 1;
+    size_t tokens = 0, bytes = 0;
+    for (int i = 0; f && i < c->n;) {
+        if (!fgets(line, sizeof line, f)) break;
+        unsigned want_hash;
+        long want_n;
+        if (line[0] == '#' || sscanf(line, "%x %ld", &want_hash, &want_n) != 2) continue;
+        if (fnv32(c->text[i], c->len[i]) != c->fixture_hash[i]) { /* not the text the fixture saw */
+            drifted++;
+            i++;
+            continue;
+        }
+        int32_t *ids = malloc((c->len[i] + 1) * sizeof *ids);
+        char *back = malloc(c->len[i] + 1);
+        long k = ids && back ? encode_checked(t, c->text[i], c->len[i], ids, back, &round_trip) : -1;
+        if (k != want_n || fnv32(ids, (size_t)k * sizeof *ids) != want_hash) {
+            if (differ++ < 3) printf("  %s: document %d: %ld ids, the references %ld (or other ids)\n", what, i, k, want_n);
+        }
+        tokens += k > 0 ? (size_t)k : 0;
+        bytes += c->len[i];
+        checked++;
+        free(ids);
+        free(back);
+        i++;
+    }
+    if (f) fclose(f);
+    if (drifted)
+        printf("  note: %d of %d documents of this machine's corpus differ from those the fixtures were made from "
+               "(a newer Debian package); they are not compared\n", drifted, c->n);
+    check(checked > 0 && differ == 0 && drifted * 100 <= c->n, "%s: %d corpus documents (%zu bytes, %zu tokens) "
+          "encode to the references' ids exactly (%d differ; %d not comparable)", what, checked, bytes, tokens, differ, drifted);
+    check(checked > 0 && round_trip, "%s: every corpus document decodes back to its bytes", what);
+}
+
+static int hex_value(int c) { return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1; }
+
+static void check_adversarial(pm_tokenizer *t, const char *vocab, const char *fixtures, const char *what) {
+    char path[4200], path_ids[4200];
+    snprintf(path, sizeof path, "%s/adversarial.txt", fixtures);
+    snprintf(path_ids, sizeof path_ids, "%s/%s.adversarial", fixtures, vocab);
+    size_t len, len_ids;
+    char err[512];
+    char *cases = pm_read_file(path, FILE_MAX, &len, err, sizeof err);
+    char *want = cases ? pm_read_file(path_ids, FILE_MAX, &len_ids, err, sizeof err) : NULL;
+    int n = 0, differ = 0, round_trip = 1;
+    char *line = cases, *wline = want;
+    while (want && line < cases + len && wline < want + len_ids) {
+        char *end = strchr(line, '\n'), *wend = strchr(wline, '\n');
+        if (!end || !wend) break;
+        size_t nb = (size_t)(end - line) / 2;
+        char *text = malloc(nb + 1), *back = malloc(nb + 1);
+        int32_t *ids = malloc((nb + 1) * sizeof *ids);
+        for (size_t i = 0; i < nb; i++) text[i] = (char)(hex_value(line[2 * i]) * 16 + hex_value(line[2 * i + 1]));
+        long k = encode_checked(t, text, nb, ids, back, &round_trip);
+        *wend = 0;
+        long j = 0;
+        int same = k >= 0;
+        for (char *p = wline, *q; same; p = q, j++) {
+            long id = strtol(p, &q, 10);
+            if (q == p) break;
+            same = j < k && ids[j] == id;
+        }
+        if (!same || j != k) {
+            if (differ++ < 3) printf("  %s: adversarial case %d (line %d of %s) differs from the references\n", what, n, n + 1, path);
+        }
+        *wend = '\n';
+        free(text);
+        free(back);
+        free(ids);
+        n++;
+        line = end + 1;
+        wline = wend + 1;
+    }
+    check(n >= 60 && differ == 0, "%s: %d adversarial cases encode to the references' ids exactly (%d differ)", what, n, differ);
+    check(n >= 60 && round_trip, "%s: every adversarial case decodes back to its bytes", what);
+    free(cases);
+    free(want);
+}
+
+int main(int argc, char **argv) {
+    if (argc != 4) {
+        fprintf(stderr, "usage: test_tokenizer FIXTURES_DIR UNPACKED_DIR CORPUS_DIR\n");
+        return 2;
+    }
+    const char *fixtures = argv[1], *unpacked = argv[2], *corpus_dir = argv[3];
+    char manifest[4200], err[4800];
+    struct stat st;
+    snprintf(manifest, sizeof manifest, "%s/manifest.json", corpus_dir);
+    if (stat(manifest, &st) != 0 && pm_corpus_build(corpus_dir, err, sizeof err)) {
+        check(0, "the default corpus: %s", err);
+        return check_tally();
+    }
+    static corpus c;
+    if (load_corpus(&c, corpus_dir, fixtures)) return check_tally();
+    const char *vocabs[] = {"v512", "v4096", "v50257"};
+    for (int v = 0; v < 3; v++) {
+        const char *base = v == 2 ? unpacked : fixtures;
+        const char *formats[] = {"tokenizer.json", "vocab.json"};
+        uint64_t hash[2] = {0, 0};
+        for (int f = 0; f < 2; f++) {
+            char spec[4300], what[64];
+            snprintf(spec, sizeof spec, "bpe:%s/%s/%s", base, vocabs[v], formats[f]);
+            snprintf(what, sizeof what, "%s %s", vocabs[v], formats[f]);
+            pm_tokenizer *t = pm_tokenizer_open(spec, err, sizeof err);
+            check(t != NULL, "%s: opens (%s)", what, t ? "ok" : err);
+            if (!t) continue;
+            hash[f] = pm_tokenizer_hash(t);
+            check_adversarial(t, vocabs[v], fixtures, what);
+            check_corpus(t, &c, vocabs[v], fixtures, what);
+            pm_tokenizer_free(t);
+        }
+        check(hash[0] && hash[0] == hash[1], "%s: both file formats give one identity (%016llx)", vocabs[v],
+              (unsigned long long)hash[0]);
+    }
+    for (int i = 0; i < c.n; i++) free(c.text[i]);
+    return check_tally();
+}
