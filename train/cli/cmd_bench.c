@@ -1,8 +1,11 @@
 /* polymoe bench: benchmarks comparing the backends on the same work. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "bench/bench.h"
+#include "bench/suite_tokenizer.h"
+#include "train/run_config.h"
 #include "train/cli/commands.h"
 
 static void usage(void) {
@@ -27,6 +30,11 @@ static void usage(void) {
            "              a CPU device against a peak measured in the run: the host's FMA peak on all\n"
            "              OpenMP threads or the backend's GEMM ceiling (one large sgemm), the higher\n"
            "              (the table and the JSON say which); at least 5 steps (3 with --quick)\n"
+           "  tokenizer   (run alone: --suite tokenizer --tokenizer SPEC) encode MB/s of a tokenizer on\n"
+           "              the documents of the default corpus (or --data MANIFEST), one thread,\n"
+           "              --rounds N rounds (default 5), each with a freshly opened tokenizer;\n"
+           "              prints one JSON line; bench/compare_tokenizers.py runs it beside\n"
+           "              tiktoken and Hugging Face tokenizers\n"
            "The gemm suite runs every GEMM implementation of a backend; the other suites run the\n"
            "backend's default implementation. --backend all leaves out ref, the slow reference.\n"
            "The full run is sized for GPUs (on CPU implementations it takes tens of minutes or\n"
@@ -54,11 +62,41 @@ static void usage(void) {
            pm_bench_suite_list(), pm_bench_config_list());
 }
 
+/* polymoe bench --suite tokenizer ...: not a backend suite, so it runs on its own. */
+static int bench_tokenizer(int argc, char **argv) {
+    const char *spec = NULL, *data = "data/default/manifest.json";
+    int rounds = 5;
+    for (int i = 0; i < argc; i++) {
+        const char *arg = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(arg, "--suite") && val && !strcmp(val, "tokenizer")) i++;
+        else if (!strcmp(arg, "--tokenizer") && val) spec = argv[++i];
+        else if (!strcmp(arg, "--data") && val) data = argv[++i];
+        else if (!strcmp(arg, "--rounds") && val && atoi(val) >= 1 && atoi(val) <= 1000) rounds = atoi(argv[++i]);
+        else {
+            fprintf(stderr, "polymoe bench --suite tokenizer: unexpected '%s' (it takes --tokenizer SPEC, "
+                            "--data MANIFEST and --rounds 1..1000; see --help)\n", arg);
+            return 2;
+        }
+    }
+    if (!spec) {
+        fprintf(stderr, "polymoe bench --suite tokenizer: --tokenizer SPEC is required (byte or bpe:PATH)\n");
+        return 2;
+    }
+    char err[4800];
+    if (pm_corpus_ensure_default(data, err, sizeof err) || pm_bench_tokenizer(spec, data, rounds, NULL, err, sizeof err)) {
+        fprintf(stderr, "polymoe bench: %s\n", err);
+        return 1;
+    }
+    return 0;
+}
+
 int cmd_bench(int argc, char **argv) {
     if (wants_help(argc, argv)) {
         usage();
         return 0;
     }
+    for (int i = 0; i + 1 < argc; i++)
+        if (!strcmp(argv[i], "--suite") && !strcmp(argv[i + 1], "tokenizer")) return bench_tokenizer(argc, argv);
     pm_bench_options opt = {.backend = "all", .suites = PM_BENCH_ALL, .out_dir = "runs/bench"};
     const char *configs[32];
     for (int i = 0; i < argc; i++) {
