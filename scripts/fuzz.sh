@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fuzzes the file readers: builds the libFuzzer targets of tests/fuzz (clang, ASan + UBSan)
+# Fuzzes the file readers and the BPE round trip: builds the libFuzzer targets of tests/fuzz (clang, ASan + UBSan)
 # into build-fuzz/ and runs each for SECONDS_PER_TARGET (default 60) from its committed seed
 # corpus and dictionary; prints executions and crashes per target, keeps crash inputs in
 # build-fuzz/crashes/TARGET/, and exits non-zero if any target crashed.
@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
 build=build-fuzz
-targets=(safetensors config data)
+targets=(safetensors config data bpe)
 
 # -Wno-pass-failed: the fuzzer's instrumentation keeps the cpu backend's `omp simd` loops from
 # vectorising, which clang reports for every such loop; speed does not matter here.

@@ -14,6 +14,7 @@
 
 #include "check.h"
 #include "train/data/corpus.h"
+#include "train/report/report_token_class.h"
 #include "train/tokenizer/tokenizer.h"
 #include "train/util/files.h"
 
@@ -171,6 +172,34 @@ static void check_adversarial(pm_tokenizer *t, const char *vocab, const char *fi
     free(want);
 }
 
+/* The report's token classes for BPE tokens: each token takes the class of its first
+ * non-space byte in context. */
+static void check_token_classes(const char *fixtures) {
+    char spec[4300], err[4800];
+    snprintf(spec, sizeof spec, "bpe:%s/v4096", fixtures);
+    pm_tokenizer *t = pm_tokenizer_open(spec, err, sizeof err);
+    const char text[] = "def area(r):\n    return 3.14 * r # half\n";
+    int32_t ids[sizeof text];
+    uint8_t cls[sizeof text];
+    long n = t ? pm_tokenizer_encode(t, text, sizeof text - 1, ids, err, sizeof err) : -1;
+    const char *const *names;
+    pm_token_class_names(PM_LEX_CODE, &names);
+    char got[1024] = "";
+    size_t at = 0;
+    if (n > 0 && pm_classify_tokens(PM_LEX_CODE, t, ids, (size_t)n, cls) == 0)
+        for (long i = 0; i < n && at < sizeof got - 64; i++) {
+            size_t len;
+            const char *s = pm_tokenizer_token(t, ids[i], &len);
+            at += (size_t)snprintf(got + at, sizeof got - at, "[%.*s]=%s ", (int)len, s, names[cls[i]]);
+        }
+    /* "\n   " is one piece (\s+(?!\S) leaves the last space to " return"): its first byte is a newline */
+    const char *want = "[def]=keyword [ are]=identifier [a]=identifier [(]=punctuation [r]=identifier "
+                       "[):]=punctuation [\n   ]=newline [ return]=keyword [ 3]=number [.]=number [14]=number "
+                       "[ *]=operator [ r]=identifier [ #]=comment [ half]=comment [\n]=newline ";
+    check(strcmp(got, want) == 0, "token classes of BPE tokens: %s", got);
+    pm_tokenizer_free(t);
+}
+
 int main(int argc, char **argv) {
     if (argc != 4) {
         fprintf(stderr, "usage: test_tokenizer FIXTURES_DIR UNPACKED_DIR CORPUS_DIR\n");
@@ -184,6 +213,7 @@ int main(int argc, char **argv) {
         check(0, "the default corpus: %s", err);
         return check_tally();
     }
+    check_token_classes(fixtures);
     static corpus c;
     if (load_corpus(&c, corpus_dir, fixtures)) return check_tally();
     const char *vocabs[] = {"v512", "v4096", "v50257"};

@@ -400,7 +400,7 @@ int pm_figure_token_classes(const char *path, const pm_run *r, const pm_routing 
     if (pm_svg_open(&s, path, fmax(h.label_w + h.cols * cell_w + 40, 420), 70 + n_rows * cell_h + 50))
         return free(share), -1;
     char title[256];
-    snprintf(title, sizeof title, "%s, layer %d: expert shares by token class (bytes analysed)", r->name,
+    snprintf(title, sizeof title, "%s, layer %d: expert shares by token class (tokens analysed)", r->name,
              r->moe_layer[l]);
     pm_chart_heatmap(&s, 10, 60, &h, title);
     pm_chart_heat_key(&s, 10 + h.label_w, 60 + n_rows * cell_h + 10, 220, h.baseline, h.span);

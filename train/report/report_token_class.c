@@ -5,9 +5,9 @@
 #include <string.h>
 #include <strings.h>
 
-enum { CODE_KEYWORD, CODE_IDENT, CODE_NUMBER, CODE_PUNCT, CODE_STRING, CODE_COMMENT, CODE_INDENT,
-       CODE_SPACE, CODE_NEWLINE, CODE_OTHER };
-static const char *const code_names[] = {"keyword", "identifier", "number", "punctuation", "string",
+enum { CODE_KEYWORD, CODE_IDENT, CODE_NUMBER, CODE_OPERATOR, CODE_PUNCT, CODE_STRING, CODE_COMMENT,
+       CODE_INDENT, CODE_SPACE, CODE_NEWLINE, CODE_OTHER };
+static const char *const code_names[] = {"keyword", "identifier", "number", "operator", "punctuation", "string",
                                          "comment", "indentation", "space", "newline", "other"};
 enum { MATH_DIGIT, MATH_OPERATOR, MATH_VARIABLE, MATH_WORD, MATH_PUNCT, MATH_SPACE, MATH_NEWLINE,
        MATH_OTHER };
@@ -138,7 +138,7 @@ static void classify_code(const int32_t *t, size_t n, uint8_t *cls) {
             end = scan_word(t, n, i, is_number_char, w, sizeof w);
             fill(cls, i, end, CODE_NUMBER);
         } else {
-            fill(cls, i, end, CODE_PUNCT);
+            fill(cls, i, end, strchr("+-*/%=<>!&|^~@", c) ? CODE_OPERATOR : CODE_PUNCT);
         }
         i = end;
     }
