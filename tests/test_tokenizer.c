@@ -5,16 +5,19 @@
  * formats, and every encoding must decode back to its input.
  *   usage: test_tokenizer FIXTURES_DIR UNPACKED_DIR CORPUS_DIR
  * UNPACKED_DIR holds v50257/ from v50257.tar.xz; CORPUS_DIR is built when it does not exist. */
+#define _POSIX_C_SOURCE 200809L /* mkdtemp, strdup */
 #include <cjson/cJSON.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "train/data/corpus.h"
 #include "train/report/report_token_class.h"
+#include "train/tokenizer/byte_unicode.h"
 #include "train/tokenizer/tokenizer.h"
 #include "train/util/files.h"
 
@@ -200,6 +203,98 @@ static void check_token_classes(const char *fixtures) {
     pm_tokenizer_free(t);
 }
 
+/* A small valid GPT-2 pair in dir: the 256 bytes, "ab", end-of-text; one merge "a b". `edit`
+ * changes the vocabulary object before it is written, `merges` replaces merges.txt. */
+static void write_pair(const char *dir, void (*edit)(cJSON *vocab), const char *merges) {
+    char path[4200], spelled[8];
+    cJSON *v = cJSON_CreateObject();
+    for (int b = 0; b < 256; b++) {
+        uint8_t byte = (uint8_t)b;
+        spelled[pm_bytes_to_unicode(&byte, 1, spelled)] = 0;
+        cJSON_AddNumberToObject(v, spelled, b);
+    }
+    cJSON_AddNumberToObject(v, "ab", 256);
+    cJSON_AddNumberToObject(v, "<|endoftext|>", 257);
+    if (edit) edit(v);
+    char *json = cJSON_PrintUnformatted(v), err[512];
+    snprintf(path, sizeof path, "%s/vocab.json", dir);
+    pm_write_file_atomic(path, json, strlen(json), err, sizeof err);
+    snprintf(path, sizeof path, "%s/merges.txt", dir);
+    pm_write_file_atomic(path, merges, strlen(merges), err, sizeof err);
+    free(json);
+    cJSON_Delete(v);
+}
+
+static void drop_byte(cJSON *v) { /* id 97 becomes "aa": no gap, but no token for the byte 'a' */
+    cJSON_DeleteItemFromObjectCaseSensitive(v, "a");
+    cJSON_AddNumberToObject(v, "aa", 'a');
+}
+static void drop_eot(cJSON *v) { cJSON_DeleteItemFromObjectCaseSensitive(v, "<|endoftext|>"); }
+static void gap(cJSON *v) { cJSON_ReplaceItemInObjectCaseSensitive(v, "ab", cJSON_CreateNumber(300)); }
+static void twice(cJSON *v) { cJSON_ReplaceItemInObjectCaseSensitive(v, "ab", cJSON_CreateNumber(5)); }
+static void foreign(cJSON *v) { /* a space is not in GPT-2's byte alphabet (it is spelled U+0120) */
+    cJSON_DeleteItemFromObjectCaseSensitive(v, "ab");
+    cJSON_AddNumberToObject(v, "a b", 256);
+}
+
+/* Refuses with a message holding `want`. */
+static void refused(const char *path, const char *want, const char *what) {
+    char spec[4300], err[4800] = "";
+    snprintf(spec, sizeof spec, "bpe:%s", path);
+    pm_tokenizer *t = pm_tokenizer_open(spec, err, sizeof err);
+    check(!t && strstr(err, want), "bad tokenizer files: %s is refused (%s)", what, t ? "accepted" : err);
+    pm_tokenizer_free(t);
+}
+
+static void check_bad_files(void) {
+    char dir[] = "/tmp/polymoe-bpe-XXXXXX", path[4200], err[512];
+    if (!mkdtemp(dir)) return;
+    write_pair(dir, NULL, "#version: 0.2\na b\n");
+    char spec[4300];
+    snprintf(spec, sizeof spec, "bpe:%s", dir);
+    pm_tokenizer *t = pm_tokenizer_open(spec, err, sizeof err);
+    int32_t ids[4];
+    long n = t ? pm_tokenizer_encode(t, "abab", 4, ids, err, sizeof err) : -1;
+    check(n == 2 && ids[0] == 256 && ids[1] == 256 && pm_tokenizer_eot(t) == 257, "a hand-made GPT-2 pair loads and merges");
+    pm_tokenizer_free(t);
+    write_pair(dir, drop_byte, "");
+    refused(dir, "no token for the byte 0x61", "a vocabulary without the byte 'a'");
+    write_pair(dir, drop_eot, "a b\n");
+    refused(dir, "no special token <|endoftext|>", "a vocabulary without end-of-text");
+    write_pair(dir, gap, "a b\n");
+    refused(dir, "no token has id 256", "ids with a gap");
+    write_pair(dir, twice, "a b\n");
+    refused(dir, "belongs to two tokens", "two tokens with one id");
+    write_pair(dir, foreign, "a b\n");
+    refused(dir, "not spelled in GPT-2's byte alphabet", "a token with a space in its spelling");
+    write_pair(dir, NULL, "a c\n");
+    refused(dir, "the merged token is not in the vocabulary", "a merge whose result is not in the vocabulary");
+    write_pair(dir, NULL, "a b c\n");
+    refused(dir, "expected two tokens", "a merges line of three tokens");
+    snprintf(path, sizeof path, "%s/merges.txt", dir);
+    unlink(path);
+    refused(dir, "no tokenizer.json, and no vocab.json with merges.txt", "a folder without merges.txt");
+    const char *bad_json[][2] = {
+        {"{", "not valid JSON"},
+        {"{\"model\": {\"type\": \"WordPiece\"}}", "not BPE"},
+        {"{\"model\": {\"type\": \"BPE\", \"dropout\": 0.1}}", "dropout"},
+        {"{\"model\": {\"type\": \"BPE\"}, \"normalizer\": {\"type\": \"NFC\"}}", "normalizer"},
+        {"{\"model\": {\"type\": \"BPE\"}, \"pre_tokenizer\": {\"type\": \"Whitespace\"}}", "not ByteLevel"},
+        {"{\"model\": {\"type\": \"BPE\"}, \"pre_tokenizer\": {\"type\": \"ByteLevel\", \"add_prefix_space\": true}}",
+         "add_prefix_space"},
+    };
+    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+    for (size_t i = 0; i < sizeof bad_json / sizeof bad_json[0]; i++) {
+        pm_write_file_atomic(path, bad_json[i][0], strlen(bad_json[i][0]), err, sizeof err);
+        refused(path, bad_json[i][1], bad_json[i][1]);
+    }
+    unlink(path);
+    snprintf(path, sizeof path, "%s/vocab.json", dir);
+    unlink(path);
+    rmdir(dir);
+    refused(dir, "no such file or folder", "a missing folder");
+}
+
 int main(int argc, char **argv) {
     if (argc != 4) {
         fprintf(stderr, "usage: test_tokenizer FIXTURES_DIR UNPACKED_DIR CORPUS_DIR\n");
@@ -214,6 +309,7 @@ int main(int argc, char **argv) {
         return check_tally();
     }
     check_token_classes(fixtures);
+    check_bad_files();
     static corpus c;
     if (load_corpus(&c, corpus_dir, fixtures)) return check_tally();
     const char *vocabs[] = {"v512", "v4096", "v50257"};
