@@ -502,6 +502,8 @@ static void test_bad_input(void) {
     expect_error("JSONL of blank lines", "{\"domains\": [{\"name\": \"a\", \"jsonl\": [\"l6.jsonl\"]}]}", &o);
     write_text("l7.jsonl", "{\"text\": \"one\"} {\"text\": \"two\"}\n");
     expect_error("JSONL line with two objects", "{\"domains\": [{\"name\": \"a\", \"jsonl\": [\"l7.jsonl\"]}]}", &o);
+    write_text("l8.jsonl", "{\"text\": \"fine document one\"}\n{\"text\": \"cut\\u0000 here\"}\n");
+    expect_error("JSONL text with a NUL", "{\"domains\": [{\"name\": \"a\", \"jsonl\": [\"l8.jsonl\"]}]}", &o);
     expect_error("domain of one document", "{\"domains\": [{\"name\": \"a\", \"files\": [\"g0.txt\"]}]}", &o);
     write_text("tiny1.txt", "hi");
     write_text("tiny2.txt", "yo");

@@ -154,6 +154,17 @@ static int doc_add(doc_list *l, const char *text, size_t n, char *err, size_t er
     return 0;
 }
 
+/* 1 when a JSON line holds the escape \u0000: cJSON's strings end at a NUL, so the rest of
+ * the document would be lost without a word. */
+static int has_nul_escape(const char *s, size_t n) {
+    for (size_t i = 0; i + 5 < n; i++) {
+        if (s[i] != '\\') continue;
+        if (!memcmp(s + i + 1, "u0000", 5)) return 1;
+        i++; /* skip the escaped character: an escaped backslash before "u0000" is text */
+    }
+    return 0;
+}
+
 /* One document per non-blank line of a JSON Lines file: the line's string `field`. */
 static int add_jsonl(doc_list *docs, const char *path, const char *text, size_t len, const char *field,
                      char *err, size_t errlen) {
@@ -173,6 +184,9 @@ static int add_jsonl(doc_list *docs, const char *path, const char *text, size_t 
         if (!cJSON_IsObject(obj)) rc = pm_errorf(err, errlen, "%s:%zu: not a JSON object", path, line_no);
         else if (!cJSON_IsString(v)) rc = pm_errorf(err, errlen, "%s:%zu: no string field \"%s\"", path, line_no, field);
         else if (!v->valuestring[0]) rc = pm_errorf(err, errlen, "%s:%zu: \"%s\" is empty", path, line_no, field);
+        else if (has_nul_escape(line, n))
+            rc = pm_errorf(err, errlen, "%s:%zu: the text holds a NUL character (\\u0000), which a document cannot "
+                           "hold here", path, line_no);
         else rc = doc_add(docs, v->valuestring, strlen(v->valuestring), err, errlen);
         cJSON_Delete(obj);
         if (rc) return rc;
