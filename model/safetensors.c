@@ -325,6 +325,37 @@ static void format_shape(char *s, size_t cap, int ndim, const size_t *shape) {
     if (k < cap) snprintf(s + k, cap - k, "]");
 }
 
+/* IEEE half to float, exactly (every half is a float). */
+static float half_to_float(uint16_t h) {
+    uint32_t sign = (uint32_t)(h >> 15) << 31, exp = (h >> 10) & 0x1f, man = h & 0x3ff, bits;
+    if (exp == 0x1f) bits = sign | 0x7f800000u | man << 13; /* inf, NaN */
+    else if (exp) bits = sign | (exp + 112) << 23 | man << 13;
+    else if (!man) bits = sign;                             /* zero */
+    else {                                                  /* subnormal: normalise */
+        int e = -1;
+        do { man <<= 1; e++; } while (!(man & 0x400));
+        bits = sign | (uint32_t)(112 - e) << 23 | (man & 0x3ff) << 13;
+    }
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
+/* Widens n 16-bit values, read into the upper half of dst, in place. Front to back is safe:
+ * float i ends at byte 4i + 4, and the first value not yet read starts at byte 2n + 2i + 2. */
+static void widen(float *dst, size_t n, int bf16) {
+    const uint16_t *staged = (const uint16_t *)dst + n;
+    for (size_t i = 0; i < n; i++) {
+        uint16_t h = staged[i];
+        if (bf16) {
+            uint32_t bits = (uint32_t)h << 16;
+            memcpy(&dst[i], &bits, sizeof bits);
+        } else {
+            dst[i] = half_to_float(h);
+        }
+    }
+}
+
 int pm_st_read(pm_st_file *f, const char *name, float *dst, int ndim, const size_t *shape, char *err,
                size_t errlen) {
     entry key = {.name = name};
@@ -333,8 +364,10 @@ int pm_st_read(pm_st_file *f, const char *name, float *dst, int ndim, const size
         snprintf(err, errlen, "%s: tensor %s is missing", f->path, name);
         return -1;
     }
-    if (strcmp(dtypes[e->dtype].name, "F32") != 0) {
-        snprintf(err, errlen, "%s: tensor %s is %s, want F32", f->path, name, dtypes[e->dtype].name);
+    const char *dt = dtypes[e->dtype].name;
+    int f32 = !strcmp(dt, "F32"), f16 = !strcmp(dt, "F16"), bf16 = !strcmp(dt, "BF16");
+    if (!f32 && !f16 && !bf16) {
+        snprintf(err, errlen, "%s: tensor %s is %s; polymoe reads F32, F16 and BF16", f->path, name, dt);
         return -1;
     }
     int same = e->ndim == ndim;
@@ -346,10 +379,13 @@ int pm_st_read(pm_st_file *f, const char *name, float *dst, int ndim, const size
         snprintf(err, errlen, "%s: tensor %s has shape %s, the model config wants %s", f->path, name, have, want);
         return -1;
     }
-    size_t count = (size_t)(e->end - e->begin) / 4;
-    if (fseeko(f->fp, (off_t)(f->data_start + e->begin), SEEK_SET) || fread(dst, 4, count, f->fp) != count) {
+    size_t size = f32 ? 4 : 2, count = (size_t)(e->end - e->begin) / size;
+    /* 16-bit values land in the upper half of dst and are widened in place */
+    void *at = f32 ? (void *)dst : (void *)((uint16_t *)dst + count);
+    if (fseeko(f->fp, (off_t)(f->data_start + e->begin), SEEK_SET) || fread(at, size, count, f->fp) != count) {
         snprintf(err, errlen, "%s: tensor %s: read failed (truncated file?)", f->path, name);
         return -1;
     }
+    if (!f32) widen(dst, count, bf16);
     return 0;
 }

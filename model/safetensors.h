@@ -1,6 +1,7 @@
 /* safetensors files (the format Hugging Face uses): an 8-byte little-endian header length, a
  * JSON header naming each tensor's dtype, shape and byte range, then the data. Tensors are
- * written and read as float32; a file may hold other dtypes (open accepts them, read refuses).
+ * written as float32 and read as float32 from F32, F16 or BF16; a file may hold other dtypes
+ * (open accepts them, read refuses).
  * Writing is atomic: a temporary file is written, fsync'd and renamed over the target. */
 #ifndef POLYMOE_SAFETENSORS_H
 #define POLYMOE_SAFETENSORS_H
@@ -32,8 +33,8 @@ const char *pm_st_meta(const pm_st_file *f, const char *key);
 /* The tensors in the file (sorted by name): name, and its shape (valid while f is open). */
 int pm_st_count(const pm_st_file *f);
 const char *pm_st_info(const pm_st_file *f, int i, int *ndim, const size_t **shape);
-/* Reads F32 tensor `name` into dst, which holds the product of `shape` floats; a tensor of
- * another dtype or shape is an error. */
+/* Reads tensor `name` into dst as float32, which holds the product of `shape` floats: F32 as
+ * it is, F16 and BF16 widened (exactly); another dtype or shape is an error. */
 int pm_st_read(pm_st_file *f, const char *name, float *dst, int ndim, const size_t *shape,
                char *err, size_t errlen);
 

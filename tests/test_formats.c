@@ -52,11 +52,13 @@ static const char good_header[] =
     "\"a\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,24]},"
     "\"b\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[24,40]},"
     "\"e\":{\"dtype\":\"F32\",\"shape\":[0,5],\"data_offsets\":[40,40]},"
-    "\"h\":{\"dtype\":\"F16\",\"shape\":[2],\"data_offsets\":[40,44]}}";
+    "\"h\":{\"dtype\":\"F16\",\"shape\":[2],\"data_offsets\":[40,44]},"
+    "\"g\":{\"dtype\":\"BF16\",\"shape\":[2],\"data_offsets\":[44,48]},"
+    "\"i\":{\"dtype\":\"I32\",\"shape\":[1],\"data_offsets\":[48,52]}}";
 
 static void test_good_safetensors(void) {
     char err[512] = "";
-    write_st(good_header, 0, 44);
+    write_st(good_header, 0, 52);
     pm_st_file *f = pm_st_open(st_path, err, sizeof err);
     check(f != NULL, "safetensors: a well-formed file opens (%s)", err);
     if (!f) return;
@@ -72,7 +74,14 @@ static void test_good_safetensors(void) {
           "safetensors: a tensor of another shape is refused (%s)", err);
     check(pm_st_read(f, "a", a, 1, (size_t[]){6}, err, sizeof err) && strstr(err, "[2,3]") && strstr(err, "[6]"),
           "safetensors: a tensor of another rank is refused (%s)", err);
-    check(pm_st_read(f, "h", a, 1, (size_t[]){2}, err, sizeof err) && strstr(err, "tensor h is F16"),
+    /* the data are the floats 0, 1, 2, ...: float 10 (0x41200000) read as two halves is 0 and
+     * 0x4120 = 2.5625; float 11 (0x41300000) as two bfloat16s is 0 and 11 */
+    float h[2] = {-1, -1}, g[2] = {-1, -1};
+    int rh = pm_st_read(f, "h", h, 1, (size_t[]){2}, err, sizeof err);
+    check(!rh && h[0] == 0.0f && h[1] == 2.5625f, "safetensors: F16 widens to float32 exactly (%g %g)", h[0], h[1]);
+    int rg = pm_st_read(f, "g", g, 1, (size_t[]){2}, err, sizeof err);
+    check(!rg && g[0] == 0.0f && g[1] == 11.0f, "safetensors: BF16 widens to float32 exactly (%g %g)", g[0], g[1]);
+    check(pm_st_read(f, "i", a, 1, (size_t[]){1}, err, sizeof err) && strstr(err, "tensor i is I32"),
           "safetensors: a tensor of another dtype is refused (%s)", err);
     check(pm_st_read(f, "A", a, 2, (size_t[]){2, 3}, err, sizeof err) && strstr(err, "tensor A is missing"),
           "safetensors: names are case-sensitive (%s)", err);
