@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "model/safetensors.h"
+#include "train/hf_gpt2.h"
 #include "train/util/files.h"
 #include "train/util/error_text.h"
 
@@ -101,6 +102,47 @@ static int save_tokenizer_files(const char *dir, const pm_tokenizer *tok, char *
     return 0;
 }
 
+/* config.json as transformers reads it: a dense checkpoint is a GPT2LMHeadModel folder (no
+ * dropout: polymoe trains without); an MoE one says so in model_type, so that no GPT-2 loader
+ * takes it for a dense model, and lists its MoE fields under "polymoe" (docs/checkpoints.md). */
+static int save_hf_config(const char *dir, const pm_config *c, const pm_tokenizer *tok, char *err, size_t errlen) {
+    int moe = pm_config_n_moe(c) > 0;
+    cJSON *o = cJSON_CreateObject(), *arch = cJSON_AddArrayToObject(o, "architectures");
+    cJSON_AddItemToArray(arch, cJSON_CreateString(moe ? "PolymoeGPT2MoE" : "GPT2LMHeadModel"));
+    cJSON_AddStringToObject(o, "model_type", moe ? "polymoe_gpt2_moe" : "gpt2");
+    cJSON_AddNumberToObject(o, "vocab_size", c->vocab_size);
+    cJSON_AddNumberToObject(o, "n_positions", c->block_size);
+    cJSON_AddNumberToObject(o, "n_embd", c->n_embd);
+    cJSON_AddNumberToObject(o, "n_layer", c->n_layer);
+    cJSON_AddNumberToObject(o, "n_head", c->n_head);
+    cJSON_AddNullToObject(o, "n_inner");
+    cJSON_AddStringToObject(o, "activation_function", "gelu_new");
+    cJSON_AddNumberToObject(o, "layer_norm_epsilon", 1e-5);
+    cJSON_AddNumberToObject(o, "initializer_range", c->init_std);
+    cJSON_AddNumberToObject(o, "resid_pdrop", 0.0);
+    cJSON_AddNumberToObject(o, "embd_pdrop", 0.0);
+    cJSON_AddNumberToObject(o, "attn_pdrop", 0.0);
+    cJSON_AddTrueToObject(o, "scale_attn_weights");
+    cJSON_AddTrueToObject(o, "tie_word_embeddings");
+    cJSON_AddNumberToObject(o, "bos_token_id", pm_tokenizer_eot(tok));
+    cJSON_AddNumberToObject(o, "eos_token_id", pm_tokenizer_eot(tok));
+    cJSON *p = cJSON_AddObjectToObject(o, "polymoe");
+    cJSON *layers = cJSON_AddArrayToObject(p, "moe_layers");
+    for (int l = 0; l < c->n_layer; l++)
+        if (c->moe_layers[l]) cJSON_AddItemToArray(layers, cJSON_CreateNumber(l));
+    cJSON_AddNumberToObject(p, "n_experts", moe ? c->n_experts : 0);
+    cJSON_AddNumberToObject(p, "top_k", c->top_k);
+    cJSON_AddNumberToObject(p, "capacity_factor", c->capacity_factor);
+    cJSON_AddStringToObject(p, "tokenizer", pm_tokenizer_kind(tok));
+    char *text = cJSON_Print(o), path[PATH_LEN];
+    cJSON_Delete(o);
+    int rc = !text ? pm_errorf(err, errlen, "out of memory") : path_join(path, dir, "config.json")
+                                                                  ? pm_errorf(err, errlen, "path too long")
+                                                                  : pm_write_file_atomic(path, text, strlen(text), err, errlen);
+    free(text);
+    return rc;
+}
+
 static int save_model(const char *dir, pm_model *m, const pm_tokenizer *tok, float *host, char *err, size_t errlen) {
     const pm_tensor *ts;
     int n = pm_model_tensors(m, &ts);
@@ -171,6 +213,7 @@ int pm_checkpoint_save(const char *run_dir, pm_model *m, const pm_tokenizer *tok
     int rc = save_model(tmp, m, tok, host, err, errlen);
     if (!rc) rc = save_optimizer(tmp, m, st, host, err, errlen);
     if (!rc) rc = save_tokenizer_files(tmp, tok, err, errlen);
+    if (!rc) rc = save_hf_config(tmp, pm_model_config(m), tok, err, errlen);
     free(host);
     if (rc) return rc;
     remove_tree(final); /* a re-save of the same step */
@@ -236,6 +279,14 @@ static int newest_complete(const char *ck, char *step_dir, size_t len) {
 int pm_checkpoint_find(const char *dir, char *step_dir, size_t len, pm_config *cfg, char *err,
                        size_t errlen) {
     char probe[PATH_LEN], ck[PATH_LEN], latest[PATH_LEN];
+    if (pm_hf_is_folder(dir)) {
+        int n = snprintf(step_dir, len, "%s", dir);
+        if (n < 0 || (size_t)n >= len) return pm_errorf(err, errlen, "checkpoint path too long: %s", dir);
+        char inner[PATH_LEN + 300];
+        if (pm_hf_config(dir, cfg, inner, sizeof inner)) return pm_errorf(err, errlen, "Hugging Face folder %s", inner);
+        if (pm_model_check(cfg, inner, sizeof inner)) return pm_errorf(err, errlen, "Hugging Face folder %s: %s", dir, inner);
+        return 0;
+    }
     int n = snprintf(step_dir, len, "%s", dir);
     if (n < 0 || (size_t)n >= len || path_join(probe, dir, "model.safetensors") ||
         path_join(ck, dir, "checkpoints")) {
@@ -350,6 +401,10 @@ static int load_optimizer(const char *path, pm_model *m, pm_train_state *st, cha
 int pm_checkpoint_load(const char *step_dir, pm_model *m, pm_train_state *st, char *err,
                        size_t errlen) {
     char path[PATH_LEN];
+    if (pm_hf_is_folder(step_dir)) {
+        if (st) return pm_errorf(err, errlen, "%s is a Hugging Face folder: no run to resume (start one with --init-from)", step_dir);
+        return pm_hf_load(step_dir, m, err, errlen);
+    }
     if (path_join(path, step_dir, "model.safetensors")) {
         snprintf(err, errlen, "checkpoint path too long");
         return -1;
@@ -422,6 +477,12 @@ pm_tokenizer *pm_checkpoint_tokenizer(const char *step_dir, char *err, size_t er
     char kind[8], spec[PATH_LEN + 8], inner[PATH_LEN + 600];
     unsigned long long hash;
     int vocab;
+    if (pm_hf_is_folder(step_dir)) { /* its tokenizer files, as they are: nothing recorded to check */
+        snprintf(spec, sizeof spec, "bpe:%s", step_dir);
+        pm_tokenizer *tok = pm_tokenizer_open(spec, inner, sizeof inner);
+        if (!tok) pm_errorf(err, errlen, "Hugging Face folder %s: its tokenizer: %s", step_dir, inner);
+        return tok;
+    }
     if (read_record(step_dir, kind, &hash, &vocab, err, errlen)) return NULL;
     if (strcmp(kind, "bpe") == 0) snprintf(spec, sizeof spec, "bpe:%s", step_dir);
     else snprintf(spec, sizeof spec, "byte");
@@ -440,7 +501,16 @@ int pm_checkpoint_same_tokenizer(const char *step_dir, const pm_tokenizer *tok, 
     char kind[8];
     unsigned long long hash;
     int vocab;
-    if (read_record(step_dir, kind, &hash, &vocab, err, errlen)) return -1;
+    if (pm_hf_is_folder(step_dir)) {
+        pm_tokenizer *own = pm_checkpoint_tokenizer(step_dir, err, errlen);
+        if (!own) return -1;
+        snprintf(kind, sizeof kind, "%s", pm_tokenizer_kind(own));
+        hash = pm_tokenizer_hash(own);
+        vocab = pm_tokenizer_vocab_size(own);
+        pm_tokenizer_free(own);
+    } else if (read_record(step_dir, kind, &hash, &vocab, err, errlen)) {
+        return -1;
+    }
     if (hash == pm_tokenizer_hash(tok)) return 0;
     return pm_errorf(err, errlen, "%s was trained with another tokenizer (%s, %d tokens, identity %016llx) than this "
                      "run's (%s, %d tokens, identity %016llx)", step_dir, kind, vocab, hash, pm_tokenizer_kind(tok),

@@ -30,8 +30,8 @@ typedef struct {
 int pm_checkpoint_save(const char *run_dir, pm_model *m, const pm_tokenizer *tok, const pm_train_state *st,
                        char *err, size_t errlen);
 
-/* Resolves `dir` (a run folder, its checkpoints folder or one step folder) to a step folder
- * and reads the model config stored in it. When `latest` is missing, dangling or incomplete,
+/* Resolves `dir` (a run folder, its checkpoints folder, one step folder, or a Hugging Face
+ * GPT-2 folder: train/hf_gpt2.h) to a step folder and reads the model config stored in it. When `latest` is missing, dangling or incomplete,
  * the newest complete step folder is used (and a note says so on stderr). */
 int pm_checkpoint_find(const char *dir, char *step_dir, size_t len, pm_config *cfg, char *err,
                        size_t errlen);
