@@ -14,6 +14,7 @@
 #include "bench/host.h"
 #include "bench/inputs.h"
 #include "bench/suites.h"
+#include "train/tokenizer/tokenizer.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,7 +63,7 @@ static void step_body(pm_backend *be, void *p) {
 /* `name` is a JSON file when it ends in .json, else a built-in config, else configs/NAME.json
  * from the working directory (the user presets). Fills cfg (tiny's values under the file's)
  * and the case name (the file's base name without .json). Returns 0, or -1 with err. */
-static int load_config(const char *name, pm_config *cfg, char *case_name, size_t case_len,
+static int read_config(const char *name, pm_config *cfg, char *case_name, size_t case_len,
                        char *err, size_t errlen) {
     size_t len = strlen(name);
     int is_file = len > 5 && strcmp(name + len - 5, ".json") == 0;
@@ -84,6 +85,13 @@ static int load_config(const char *name, pm_config *cfg, char *case_name, size_t
     snprintf(err, errlen, "no config '%s': not built in (%s), no configs/%s.json in the working "
              "directory, and not a .json file", name, pm_bench_config_list(), name);
     return -1;
+}
+
+/* read_config, with vocab_size 0 resolved to the config's tokenizer's size as training does. */
+static int load_config(const char *name, pm_config *cfg, char *case_name, size_t case_len, char *err,
+                       size_t errlen) {
+    if (read_config(name, cfg, case_name, case_len, err, errlen)) return -1;
+    return pm_tokenizer_resolve_vocab(cfg->tokenizer, &cfg->vocab_size, err, errlen);
 }
 
 int pm_bench_check_config(const char *name, char *err, size_t errlen) {

@@ -150,28 +150,16 @@ int pm_run_config(const pm_run_args *a, const char *run_dir, pm_config *cfg, cha
         if (pm_config_apply_kv(cfg, a->overrides[i], err, errlen)) return -1;
     if (a->steps) cfg->steps = a->steps;
     if (cfg->warmup_steps > cfg->steps) cfg->warmup_steps = cfg->steps;
-    if (pm_resolve_vocab(cfg, err, errlen)) return -1;
+    char why[4800];
+    if (pm_tokenizer_resolve_vocab(cfg->tokenizer, &cfg->vocab_size, why, sizeof why)) {
+        snprintf(err, errlen, "config: %s", why);
+        return -1;
+    }
     if (pm_model_check(cfg, inner, sizeof inner)) {
         snprintf(err, errlen, "config: %s", inner);
         return -1;
     }
     return 0;
-}
-
-int pm_resolve_vocab(pm_config *cfg, char *err, size_t errlen) {
-    char inner[4800];
-    pm_tokenizer *tok = pm_tokenizer_open(cfg->tokenizer, inner, sizeof inner);
-    if (!tok) {
-        snprintf(err, errlen, "config: %s", inner);
-        return -1;
-    }
-    int V = pm_tokenizer_vocab_size(tok);
-    pm_tokenizer_free(tok);
-    if (cfg->vocab_size == 0) cfg->vocab_size = V;
-    if (cfg->vocab_size >= V) return 0;
-    snprintf(err, errlen, "config: vocab_size %d is smaller than the %s tokenizer's %d tokens (vocab_size=0 takes the "
-                          "tokenizer's)", cfg->vocab_size, cfg->tokenizer, V);
-    return -1;
 }
 
 int pm_corpus_ensure_default(const char *manifest, char *err, size_t errlen) {

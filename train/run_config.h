@@ -28,10 +28,6 @@ int pm_run_args_parse(pm_run_args *a, int argc, char **argv, const char *command
 int pm_run_config(const pm_run_args *a, const char *run_dir, pm_config *cfg, char *err,
                   size_t errlen);
 
-/* Opens the config's tokenizer to check it: vocab_size 0 becomes the tokenizer's size, and a
- * vocab_size below it is an error. */
-int pm_resolve_vocab(pm_config *cfg, char *err, size_t errlen);
-
 /* When `manifest` is the default corpus's and it does not exist yet, builds it. */
 int pm_corpus_ensure_default(const char *manifest, char *err, size_t errlen);
 

@@ -96,3 +96,14 @@ int pm_tokenizer_files(const pm_tokenizer *t, const char *const **paths, const c
     *names = t->names;
     return t->n_files;
 }
+
+int pm_tokenizer_resolve_vocab(const char *spec, int *vocab_size, char *err, size_t errlen) {
+    pm_tokenizer *t = pm_tokenizer_open(spec, err, errlen);
+    if (!t) return -1;
+    int V = pm_tokenizer_vocab_size(t);
+    pm_tokenizer_free(t);
+    if (*vocab_size == 0) *vocab_size = V;
+    if (*vocab_size >= V) return 0;
+    return pm_errorf(err, errlen, "vocab_size %d is smaller than the %s tokenizer's %d tokens (vocab_size=0 takes "
+                     "the tokenizer's)", *vocab_size, spec, V);
+}

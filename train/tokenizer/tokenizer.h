@@ -35,6 +35,10 @@ const char *pm_tokenizer_token(const pm_tokenizer *t, int32_t id, size_t *len);
  * bytes written. */
 size_t pm_tokenizer_decode(const pm_tokenizer *t, const int32_t *ids, size_t n, char *out, size_t cap);
 
+/* A model's vocabulary for tokenizer `spec`: *vocab_size 0 becomes the tokenizer's size; a
+ * size below it is an error (a larger one pads the output layer). 0, or -1 with err. */
+int pm_tokenizer_resolve_vocab(const char *spec, int *vocab_size, char *err, size_t errlen);
+
 /* The files a checkpoint copies to be self-contained: source paths and the names they take
  * there (tokenizer.json, or vocab.json and merges.txt). Returns how many (0 for bytes). */
 int pm_tokenizer_files(const pm_tokenizer *t, const char *const **paths, const char *const **names);
