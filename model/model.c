@@ -133,7 +133,7 @@ static void declare(pm_model *m) {
     model_params *w = &m->w;
     w->wte = add(m, "transformer.wte.weight", "", PM_PART_EMBEDDING, PM_INIT_NORMAL,
                  c->vocab_size, C);
-    w->wpe = add(m, "transformer.wpe.weight", "", PM_PART_EMBEDDING, PM_INIT_NORMAL,
+    w->wpe = add(m, "transformer.wpe.weight", "", PM_PART_POSITIONS, PM_INIT_NORMAL,
                  c->block_size, C);
     for (int l = 0; l < c->n_layer; l++) {
         block_params *p = &w->h[l];

@@ -27,7 +27,8 @@ typedef enum {
 
 /* The part of the model a tensor belongs to; freezing and upcycling act on parts. */
 typedef enum {
-    PM_PART_EMBEDDING, /* wte, wpe */
+    PM_PART_EMBEDDING, /* wte */
+    PM_PART_POSITIONS, /* wpe: upcycling may take the first rows of a longer one */
     PM_PART_NORM,      /* every layernorm */
     PM_PART_ATTENTION,
     PM_PART_MLP,       /* dense MLPs */

@@ -217,8 +217,9 @@ static void test_bad_config(void) {
 }
 
 static void test_good_configs(const char *dir) {
-    const char *names[] = {"tiny.json", "dense.json", "gpt2-moe.json", "no-lb.json", "top2.json"};
-    for (int i = 0; i < 5; i++) {
+    const char *names[] = {"tiny.json",  "dense.json",          "gpt2-moe.json",        "no-lb.json",
+                           "top2.json", "gpt2-small-moe.json", "gpt2-small-dense.json"};
+    for (int i = 0; i < (int)(sizeof names / sizeof names[0]); i++) {
         char path[1100], err[512] = "";
         pm_config c;
         pm_config_defaults(&c);

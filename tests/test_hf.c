@@ -61,8 +61,9 @@ done:
     pm_model_free(m);
 }
 
-/* The f32 folder upcycled into a top-1 MoE (MLPs of both layers, 4 experts) with noise 0: the
- * logits of every position are the dense model's. */
+/* The f32 folder (64 positions) upcycled into a top-1 MoE (MLPs of both layers, 4 experts) of
+ * block size 32 with noise 0: it takes the first 32 positions, and the logits of every position
+ * are the dense model's. */
 static void check_upcycle(pm_backend *be, const char *dir, const int32_t *tok) {
     char path[4200], step_dir[4200], err[4800] = "";
     snprintf(path, sizeof path, "%s/f32", dir);
@@ -75,6 +76,7 @@ static void check_upcycle(pm_backend *be, const char *dir, const int32_t *tok) {
         mc.moe_layers[0] = mc.moe_layers[1] = 1;
         mc.n_experts = 4;
         mc.top_k = 1;
+        mc.block_size = T;
         rc = !(d = pm_model_create(be, &dc, 1, T, err, sizeof err)) || !(m = pm_model_create(be, &mc, 1, T, err, sizeof err));
     }
     if (!rc) rc = pm_checkpoint_load(step_dir, d, NULL, err, sizeof err);
@@ -96,7 +98,8 @@ static void check_upcycle(pm_backend *be, const char *dir, const int32_t *tok) {
             for (int v = 0; v < 512; v++) worst = fmax(worst, fabs(a[v] - b[v]));
         }
     }
-    check(!rc && worst < 1e-5, "upcycling the Hugging Face folder (top-1, noise 0) keeps its logits (worst %.1e) %s", worst, err);
+    check(!rc && worst < 1e-5, "upcycling the Hugging Face folder (top-1, noise 0, its first %d of 64 positions) keeps "
+          "its logits (worst %.1e) %s", T, worst, err);
     free(dp);
     free(mp);
     pm_model_free(d);

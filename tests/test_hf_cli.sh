@@ -23,8 +23,10 @@ fi
 cfg="$work/up/checkpoints/latest/config.json"
 grep -q '"model_type":.*"polymoe_gpt2_moe"' "$cfg" && grep -q '"n_experts":.*4' "$cfg" &&
   ok "an MoE checkpoint's config.json records its MoE fields" || bad "MoE config.json: $(cat "$cfg" 2>&1 | head -5)"
-"$pm" train --out "$work/dense" --init-from "$hf/f32" --steps 1 "${shape[@]}" moe_layers= batch_size=2 eval_every=0 \
-  eval_seqs=2 > "$work/dense.log" 2>&1
+# a shorter block than the folder's 64 positions takes the first 32 (GPT-2's 1024 into 512)
+"$pm" train --out "$work/dense" --init-from "$hf/f32" --steps 1 "${shape[@]}" block_size=32 moe_layers= batch_size=2 \
+  eval_every=0 eval_seqs=2 > "$work/dense.log" 2>&1 && ok "--init-from into a shorter block takes the first positions" ||
+  bad "shorter block: $(tail -3 "$work/dense.log")"
 cfg="$work/dense/checkpoints/latest/config.json"
 grep -q '"architectures":.*"GPT2LMHeadModel"' "$cfg" && grep -q '"model_type":.*"gpt2"' "$cfg" &&
   ok "a dense checkpoint's config.json is GPT2LMHeadModel's" || bad "dense config.json: $(tail -3 "$work/dense.log")"
