@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """The PyTorch peer of `polymoe bench --suite train_step`: the same GPT-2 MoE, built from a
-polymoe config JSON, trained on random byte tokens with the same B and T; prints tokens/s.
+polymoe config JSON, trained on random tokens (of --vocab, default the bytes) with the same B and T; prints tokens/s.
 
 For developers who have PyTorch; not part of CI and never a dependency of polymoe. It matches
 model/ and the bench's step: pre-norm GPT-2 blocks (layernorm eps 1e-5, causal attention,
@@ -220,9 +220,12 @@ def main():
     ap.add_argument("--threads", type=int, default=cores, help=f"torch threads (default {cores}, the cores)")
     ap.add_argument("--compile", action="store_true", help="torch.compile the model")
     ap.add_argument("--seed", type=int, default=1337)
+    ap.add_argument("--vocab", type=int, help="vocabulary size (default the config's; its 0, the tokenizer's, is "
+                                              "taken as the byte tokenizer's 257)")
     args = ap.parse_args()
 
     cfg = load_config(args.config)
+    cfg["vocab_size"] = args.vocab or cfg["vocab_size"] or 257
     if cfg["capacity_factor"] != 0:
         sys.exit("pytorch_peer: only dropless MoE (capacity_factor 0) is implemented")
     if args.dense:
