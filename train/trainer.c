@@ -390,7 +390,9 @@ static pm_status train_loop(trainer *t, int start, char *err, size_t errlen) {
                  t->last_checkpoint);
     else if (rc == PM_FAILED)
         snprintf(err + used, errlen - used, "; no checkpoint was written");
-    if (!rc) printf("trained %d steps in %.1f s; run folder %s\n", step - start, now() - t0, opt->out_dir);
+    if (!rc)
+        printf("trained %d steps in %.1f s; device memory peak %.1f MiB; run folder %s\n", step - start, now() - t0,
+               pm_peak_bytes(t->be) / 1048576.0, opt->out_dir);
     return rc;
 }
 
