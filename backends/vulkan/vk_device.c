@@ -305,6 +305,10 @@ static int vk_open(pm_backend *be, int device) {
     describe(vk->phys, &be->info);
     vkGetPhysicalDeviceProperties(vk->phys, &vk->props);
     vkGetPhysicalDeviceMemoryProperties(vk->phys, &vk->mem);
+    vk->max_binding = vk->props.limits.maxStorageBufferRange;
+    const char *limit = getenv("POLYMOE_VK_MAX_BINDING"); /* bytes; lower only: for testing */
+    if (limit && strtoull(limit, NULL, 10) >= 4096 && strtoull(limit, NULL, 10) < vk->max_binding)
+        vk->max_binding = strtoull(limit, NULL, 10);
     if (vk->props.apiVersion < VK_API_VERSION_1_1) {
         pm_fail(be, "open", "the device supports %s; polymoe needs Vulkan 1.1", be->info.api);
         vk_close(be);

@@ -33,6 +33,8 @@ typedef struct {
     VkDeviceSize size;
     void *mapped;
     int coherent;
+    uint32_t heap;          /* the memory heap it was allocated from */
+    VkDeviceSize allocated; /* bytes taken from that heap */
 } vk_mem;
 
 typedef struct {
@@ -107,6 +109,9 @@ typedef struct {
     int current; /* the batch being recorded */
     vk_hazards hazards;
 
+    VkDeviceSize heap_used[VK_MAX_MEMORY_HEAPS]; /* bytes allocated from each heap */
+    VkDeviceSize max_binding; /* the most bytes one binding reaches: maxStorageBufferRange, or
+                                 less with POLYMOE_VK_MAX_BINDING (tests of the windows) */
     pm_buf fault;    /* the fault record of kernels/fault_sites.h (host-visible) */
     vk_mem download; /* staging for downloads, grown on demand */
     pm_buf scratch;  /* device scratch for multi-pass ops, grown on demand */
@@ -156,6 +161,11 @@ typedef struct {
 } vk_arg;
 
 #define VK_ARGS(...) ((const vk_arg[]){__VA_ARGS__})
+/* r moved on by n elements. */
+static inline pm_ref vk_plus(pm_ref r, size_t n) {
+    r.off += n;
+    return r;
+}
 /* The fault record as a kernel argument (never a hazard: kernels only claim it once). */
 vk_arg vk_fault_arg(pm_backend *be);
 
@@ -164,6 +174,17 @@ vk_arg vk_fault_arg(pm_backend *be);
  * the rest of it is the kernel's own constants. A zero group count records nothing. */
 int vk_dispatch(pm_backend *be, const char *op, vk_kernel kernel, const vk_arg *args, void *push,
                 size_t push_bytes, uint32_t gx, uint32_t gy, uint32_t gz);
+
+/* The most elements an argument may span and still be bound (its window starts at its offset
+ * rounded down to the device's alignment). Ops whose arguments can be longer (whole parameter
+ * groups, the logits, GPT-2's embedding) run in pieces of at most this many. */
+size_t vk_max_span(const pm_backend *be);
+
+/* An elementwise kernel over n elements of every one of its nrefs arguments, in pieces of at
+ * most vk_max_span elements: `push` is the kernel's constants, which start with the nrefs
+ * offsets and then the element count (set per piece). */
+int vk_pieces(pm_backend *be, const char *op, vk_kernel kernel, const pm_ref *refs, int nrefs, void *push,
+              size_t push_bytes, size_t n);
 
 /* Work groups for `items` items at `per_group` each, capped at the device's limit (kernels
  * loop over the rest with a grid-stride loop). */

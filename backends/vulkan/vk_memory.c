@@ -46,17 +46,34 @@ int vk_mem_create(pm_backend *be, const char *op, vk_mem *m, VkDeviceSize size,
         return pm_fail(be, op, "no memory type fits a %s buffer",
                        host_visible ? "host-visible" : "storage");
     }
+    /* One buffer larger than its whole heap is refused up front, clearly. The sum is not held to
+     * the heap: lavapipe reports 2 GiB and serves what the host has; heap_used is there for the
+     * error text of a driver's own refusal. */
+    uint32_t heap = vk->mem.memoryTypes[type].heapIndex;
+    VkDeviceSize size_of_heap = vk->mem.memoryHeaps[heap].size;
+    if (req.size > size_of_heap) {
+        vk_mem_destroy(vk, m);
+        return pm_fail(be, op, "%llu bytes are more than the device's memory heap of %llu bytes",
+                       (unsigned long long)req.size, (unsigned long long)size_of_heap);
+    }
     VkMemoryAllocateInfo ai = {.sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO,
                                .allocationSize = req.size,
                                .memoryTypeIndex = (uint32_t)type};
     r = vkAllocateMemory(vk->device, &ai, NULL, &m->memory);
-    if (r == VK_SUCCESS) r = vkBindBufferMemory(vk->device, m->buffer, m->memory, 0);
+    if (r == VK_SUCCESS) {
+        m->heap = heap;
+        m->allocated = req.size;
+        vk->heap_used[heap] += req.size;
+        r = vkBindBufferMemory(vk->device, m->buffer, m->memory, 0);
+    }
     if (r == VK_SUCCESS && host_visible)
         r = vkMapMemory(vk->device, m->memory, 0, VK_WHOLE_SIZE, 0, &m->mapped);
     if (r != VK_SUCCESS) {
+        VkDeviceSize used = vk->heap_used[heap] - m->allocated;
         vk_mem_destroy(vk, m);
-        return pm_fail(be, op, "%s allocating %llu bytes", vk_result_name(r),
-                       (unsigned long long)size);
+        return pm_fail(be, op, "%s allocating %llu bytes (%llu already in use in a heap of %llu)",
+                       vk_result_name(r), (unsigned long long)size, (unsigned long long)used,
+                       (unsigned long long)size_of_heap);
     }
     m->size = size;
     m->coherent =
@@ -66,7 +83,10 @@ int vk_mem_create(pm_backend *be, const char *op, vk_mem *m, VkDeviceSize size,
 
 void vk_mem_destroy(vk_ctx *vk, vk_mem *m) {
     if (m->buffer) vkDestroyBuffer(vk->device, m->buffer, NULL);
-    if (m->memory) vkFreeMemory(vk->device, m->memory, NULL); /* unmaps too */
+    if (m->memory) {
+        vk->heap_used[m->heap] -= m->allocated;
+        vkFreeMemory(vk->device, m->memory, NULL); /* unmaps too */
+    }
     memset(m, 0, sizeof *m);
 }
 

@@ -11,61 +11,83 @@ static vk_arg offsets_arg(pm_backend *be, pm_ref offsets, int groups) {
     return groups > 0 ? (vk_arg){offsets, (size_t)groups + 1} : vk_fault_arg(be);
 }
 
+/* The embedding's rows from `wte` to the end of its buffer (the limit a token id is checked
+ * against), and how many one binding holds: GPT-2's 50,257 x 768 is read in windows. */
+static size_t wte_rows(const pm_ref wte, int C) {
+    size_t elems = pm_buf_bytes(wte.buf) / 4;
+    return C > 0 && wte.off < elems ? (elems - wte.off) / (size_t)C : 0;
+}
+
+static size_t rows_per_window(const pm_backend *be, int C) {
+    size_t r = C > 0 ? vk_max_span(be) / (size_t)C : 1;
+    return r < 1 ? 1 : r;
+}
+
 int vk_encoder_fwd(pm_backend *be, pm_ref out, pm_ref tokens, pm_ref wte, pm_ref wpe, int B, int T,
                    int C) {
+    size_t rows = wte_rows(wte, C), step = rows_per_window(be, C), n = (size_t)B * T * C;
     struct {
-        uint32_t off[5], n_tok, T, C;
-    } pc = {.n_tok = (uint32_t)(B * T), .T = (uint32_t)T, .C = (uint32_t)C};
-    size_t n = (size_t)B * T * C;
-    return vk_dispatch(be, "encoder_fwd", VK_K_encoder_fwd,
-                       VK_ARGS({out, n}, {tokens, (size_t)B * T}, {wte, 0}, {wpe, (size_t)T * C},
-                               vk_fault_arg(be)),
-                       &pc, sizeof pc, spread(be, VK_K_encoder_fwd, n), 1, 1);
+        uint32_t off[5], n_tok, T, C, rows, v0;
+    } pc = {.n_tok = (uint32_t)(B * T), .T = (uint32_t)T, .C = (uint32_t)C, .rows = (uint32_t)rows};
+    for (size_t v0 = 0; v0 == 0 || v0 < rows; v0 += step) { /* once even without rows: ids are faults */
+        size_t len = rows - v0 < step ? rows - v0 : step;
+        pc.v0 = (uint32_t)v0;
+        if (vk_dispatch(be, "encoder_fwd", VK_K_encoder_fwd,
+                        VK_ARGS({out, n}, {tokens, (size_t)B * T}, {vk_plus(wte, v0 * (size_t)C), len * (size_t)C},
+                                {wpe, (size_t)T * C}, vk_fault_arg(be)),
+                        &pc, sizeof pc, spread(be, VK_K_encoder_fwd, n), 1, 1) != PM_OK)
+            return PM_ERR;
+    }
+    return PM_OK;
 }
 
 int vk_encoder_bwd(pm_backend *be, pm_ref dwte, pm_ref dwpe, pm_ref dout, pm_ref tokens, int B,
                    int T, int C) {
+    size_t rows = wte_rows(dwte, C), step = rows_per_window(be, C);
     struct {
-        uint32_t off[5], B, T, C;
-    } pc = {.B = (uint32_t)B, .T = (uint32_t)T, .C = (uint32_t)C};
-    return vk_dispatch(be, "encoder_bwd", VK_K_encoder_bwd,
-                       VK_ARGS({dwte, 0}, {dwpe, (size_t)T * C}, {dout, (size_t)B * T * C},
-                               {tokens, (size_t)B * T}, vk_fault_arg(be)),
-                       &pc, sizeof pc, B > 0 ? spread(be, VK_K_encoder_bwd, (size_t)T * C) : 0, 1,
-                       1);
+        uint32_t off[5], B, T, C, rows, v0;
+    } pc = {.B = (uint32_t)B, .T = (uint32_t)T, .C = (uint32_t)C, .rows = (uint32_t)rows};
+    for (size_t v0 = 0; v0 == 0 || v0 < rows; v0 += step) {
+        size_t len = rows - v0 < step ? rows - v0 : step;
+        pc.v0 = (uint32_t)v0;
+        if (vk_dispatch(be, "encoder_bwd", VK_K_encoder_bwd,
+                        VK_ARGS({vk_plus(dwte, v0 * (size_t)C), len * (size_t)C}, {dwpe, (size_t)T * C},
+                                {dout, (size_t)B * T * C}, {tokens, (size_t)B * T}, vk_fault_arg(be)),
+                        &pc, sizeof pc, B > 0 ? spread(be, VK_K_encoder_bwd, (size_t)T * C) : 0, 1, 1) != PM_OK)
+            return PM_ERR;
+    }
+    return PM_OK;
 }
 
+/* add, fill and GELU run in pieces (vk_pieces): zeroing a whole gradient group can reach
+ * further than one binding. */
 int vk_add(pm_backend *be, pm_ref out, pm_ref a, pm_ref b, size_t n) {
     struct {
         uint32_t off[3], n;
-    } pc = {.n = (uint32_t)n};
-    return vk_dispatch(be, "add", VK_K_add, VK_ARGS({out, n}, {a, n}, {b, n}), &pc, sizeof pc,
-                       spread(be, VK_K_add, n), 1, 1);
+    } pc;
+    return vk_pieces(be, "add", VK_K_add, (pm_ref[]){out, a, b}, 3, &pc, sizeof pc, n);
 }
 
 int vk_fill(pm_backend *be, pm_ref x, size_t n, float value) {
     struct {
         uint32_t off[1], n;
         float value;
-    } pc = {.n = (uint32_t)n, .value = value};
-    return vk_dispatch(be, "fill", VK_K_fill, VK_ARGS({x, n}), &pc, sizeof pc,
-                       spread(be, VK_K_fill, n), 1, 1);
+    } pc = {.value = value};
+    return vk_pieces(be, "fill", VK_K_fill, (pm_ref[]){x}, 1, &pc, sizeof pc, n);
 }
 
 int vk_gelu_fwd(pm_backend *be, pm_ref out, pm_ref inp, size_t n) {
     struct {
         uint32_t off[2], n;
-    } pc = {.n = (uint32_t)n};
-    return vk_dispatch(be, "gelu_fwd", VK_K_gelu_fwd, VK_ARGS({out, n}, {inp, n}), &pc, sizeof pc,
-                       spread(be, VK_K_gelu_fwd, n), 1, 1);
+    } pc;
+    return vk_pieces(be, "gelu_fwd", VK_K_gelu_fwd, (pm_ref[]){out, inp}, 2, &pc, sizeof pc, n);
 }
 
 int vk_gelu_bwd(pm_backend *be, pm_ref dinp, pm_ref inp, pm_ref dout, size_t n) {
     struct {
         uint32_t off[3], n;
-    } pc = {.n = (uint32_t)n};
-    return vk_dispatch(be, "gelu_bwd", VK_K_gelu_bwd, VK_ARGS({dinp, n}, {inp, n}, {dout, n}), &pc,
-                       sizeof pc, spread(be, VK_K_gelu_bwd, n), 1, 1);
+    } pc;
+    return vk_pieces(be, "gelu_bwd", VK_K_gelu_bwd, (pm_ref[]){dinp, inp, dout}, 3, &pc, sizeof pc, n);
 }
 
 int vk_bias_add(pm_backend *be, pm_ref out, pm_ref bias, int rows, int cols, int groups,

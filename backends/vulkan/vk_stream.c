@@ -223,6 +223,26 @@ uint32_t vk_groups(const pm_backend *be, size_t items, size_t per_group) {
 
 uint32_t vk_wg(const pm_backend *be, vk_kernel kernel) { return vk_of(be)->spec[kernel][0]; }
 
+int vk_pieces(pm_backend *be, const char *op, vk_kernel kernel, const pm_ref *refs, int nrefs, void *push,
+              size_t push_bytes, size_t n) {
+    uint32_t *count = (uint32_t *)push + nrefs;
+    for (size_t s = 0, step = vk_max_span(be); s < n; s += step) {
+        size_t len = n - s < step ? n - s : step;
+        vk_arg args[VK_MAX_BINDINGS];
+        for (int i = 0; i < nrefs; i++) args[i] = (vk_arg){vk_plus(refs[i], s), len};
+        *count = (uint32_t)len;
+        if (vk_dispatch(be, op, kernel, args, push, push_bytes, vk_groups(be, len, vk_wg(be, kernel)), 1, 1) != PM_OK)
+            return PM_ERR;
+    }
+    return PM_OK;
+}
+
+size_t vk_max_span(const pm_backend *be) {
+    const vk_ctx *vk = vk_of(be);
+    VkDeviceSize align = vk->props.limits.minStorageBufferOffsetAlignment;
+    return vk->max_binding > align + 4 ? (size_t)((vk->max_binding - align) / 4) : 1;
+}
+
 /* The descriptor window of one argument: from its offset rounded down to the device's
  * alignment, as far as the argument reaches (or the device allows). */
 static int window(pm_backend *be, const char *op, int i, const vk_arg *arg,
@@ -236,12 +256,12 @@ static int window(pm_backend *be, const char *op, int i, const vk_arg *arg,
                        i, arg->ref.off, arg->ref.off + arg->n, bytes);
     VkDeviceSize align = l->minStorageBufferOffsetAlignment;
     VkDeviceSize start = off / align * align;
-    VkDeviceSize range = m->size - start, max = l->maxStorageBufferRange / 4 * 4;
+    VkDeviceSize range = m->size - start, max = vk_of(be)->max_binding / 4 * 4;
     if (arg->n && need - start > max)
         return pm_fail(be, op,
                        "argument %d spans %zu bytes, more than this device binds at once "
-                       "(maxStorageBufferRange %u)",
-                       i, need - (size_t)start, l->maxStorageBufferRange);
+                       "(maxStorageBufferRange %llu)",
+                       i, need - (size_t)start, (unsigned long long)vk_of(be)->max_binding);
     *info = (VkDescriptorBufferInfo){m->buffer, start, range < max ? range : max};
     *elem = (uint32_t)((off - start) / 4);
     return PM_OK;

@@ -141,8 +141,26 @@ void pm_list_faults(const char *label, const char *status, const char *why, cons
             pm_check_row(out, tally, status, label, cases[i].op, "bad index", why);
 }
 
+/* An allocation past the device's memory (a petabyte) is refused with an error, not a crash or
+ * a process the system kills; cleared, the backend works again. */
+static void check_huge_alloc(pm_backend *be, const char *label, FILE *out, pm_tally *tally) {
+    char detail[600];
+    pm_buf *b = pm_alloc(be, (size_t)1 << 50);
+    int ok = !b && pm_failed(be);
+    snprintf(detail, sizeof detail, "%s", b ? "a petabyte was allocated" : pm_failed(be) ? pm_error(be) : "NULL but no error");
+    if (b) pm_free(be, b);
+    pm_clear_error(be);
+    if (ok && pm_sync(be) != PM_OK) {
+        ok = 0;
+        snprintf(detail, sizeof detail, "after clearing: %s", pm_error(be));
+        pm_clear_error(be);
+    }
+    pm_check_row(out, tally, ok ? "pass" : "FAIL", label, "alloc", "1 PiB", detail);
+}
+
 void pm_check_faults(pm_backend *be, const char *label, const char *only_op, FILE *out,
                      pm_tally *tally) {
+    if (!only_op) check_huge_alloc(be, label, out, tally);
     if (n_cases != PM_FAULT_COUNT - 1)
         pm_check_row(out, tally, "FAIL", label, "faults", "-",
                      "kernels/fault_sites.h and the bad-index cases (tests/suite/faults.c) "
