@@ -44,6 +44,9 @@ typedef int pm_add_fn(pm_backend *, pm_ref out, pm_ref a, pm_ref b, size_t n);
 /* x[i] = value */
 typedef int pm_fill_fn(pm_backend *, pm_ref x, size_t n, float value);
 
+/* x[i] *= alpha (in place; LoRA scales its adapter's output by alpha / r). */
+typedef int pm_scale_fn(pm_backend *, pm_ref x, size_t n, float alpha);
+
 /* GPT-2's tanh GELU: out = gelu(inp) (writes; may alias). */
 typedef int pm_gelu_fwd_fn(pm_backend *, pm_ref out, pm_ref inp, size_t n);
 
@@ -100,14 +103,16 @@ typedef int pm_router_stats_fn(pm_backend *, pm_ref stats, pm_ref probs, pm_ref 
                                int N, int E, int k);
 
 /* Writes dlogits [N,E] from the gate gradients dgates [N,k] and the auxiliary losses
- * lb_coef * E * sum_i f_i P_i (f_i = count_i / (N k) from stats, P_i = mean prob) and
- * z_coef * mean(lse^2):
- *   dp[t,i] = gate part + lb_coef * E * f_i / N,   dlogits = softmax' (dp) + z part,
+ * lb_coef * E * sum_i f_i P_i (f_i = count_i / (N k) from stats, P_i = mean prob),
+ * z_coef * mean(lse^2) and the entropy bonus -ent_coef * mean_t H_t (H_t = -sum_i p ln p
+ * of token t's probabilities, 0 ln 0 = 0):
+ *   dp[t,i] = gate part + lb_coef * E * f_i / N,
+ *   dlogits = softmax' (dp) + z part + ent_coef / N * p_i (ln p_i + H_t),
  * where the gate part is dgates[t,0] for the selected expert when k == 1 and the
  * derivative of the renormalised gates when k >= 2. */
 typedef int pm_router_bwd_fn(pm_backend *, pm_ref dlogits, pm_ref probs, pm_ref lse, pm_ref ids,
                              pm_ref dgates, pm_ref stats, int N, int E, int k, float lb_coef,
-                             float z_coef);
+                             float z_coef, float ent_coef);
 
 /* Dispatch plan: histogram of ids [N,k] -> offsets [E+1] (exclusive prefix sum of the kept
  * counts) -> slots [N,k]: the row of assignment (t,j) in expert-contiguous order, stable
@@ -145,12 +150,12 @@ typedef int pm_adamw_fn(pm_backend *, pm_ref params, pm_ref grads, pm_ref m, pm_
 /* Every op, in table order: X(arg, name) for each. */
 #define PM_OPS(X, arg)                                                                          \
     X(arg, gemm) X(arg, gemm_grouped) X(arg, gemm_grouped_wgrad) X(arg, encoder_fwd)            \
-    X(arg, encoder_bwd) X(arg, add) X(arg, fill) X(arg, gelu_fwd) X(arg, gelu_bwd)              \
-    X(arg, bias_add) X(arg, bias_grad) X(arg, layernorm_fwd) X(arg, layernorm_bwd)              \
-    X(arg, attention_fwd) X(arg, attention_bwd) X(arg, xent_fwd) X(arg, xent_bwd)               \
-    X(arg, router_fwd) X(arg, router_stats) X(arg, router_bwd) X(arg, moe_plan)                 \
-    X(arg, moe_permute) X(arg, moe_permute_bwd) X(arg, moe_combine) X(arg, moe_combine_bwd)     \
-    X(arg, add_noise) X(arg, sumsq) X(arg, adamw)
+    X(arg, encoder_bwd) X(arg, add) X(arg, fill) X(arg, scale) X(arg, gelu_fwd)                 \
+    X(arg, gelu_bwd) X(arg, bias_add) X(arg, bias_grad) X(arg, layernorm_fwd)                   \
+    X(arg, layernorm_bwd) X(arg, attention_fwd) X(arg, attention_bwd) X(arg, xent_fwd)          \
+    X(arg, xent_bwd) X(arg, router_fwd) X(arg, router_stats) X(arg, router_bwd)                 \
+    X(arg, moe_plan) X(arg, moe_permute) X(arg, moe_permute_bwd) X(arg, moe_combine)            \
+    X(arg, moe_combine_bwd) X(arg, add_noise) X(arg, sumsq) X(arg, adamw)
 
 /* How many ops there are. */
 enum {

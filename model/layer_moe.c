@@ -41,7 +41,7 @@ int pm_moe_bwd(pm_backend *be, const pm_moe_shape *d, pm_ref dinp, pm_ref dout, 
     pm_op(be, gemm_grouped, 1, rows, C, 4 * C, E, a->offsets, s->dfch, x->fc_w, 0.0f, s->dxp);
     pm_op(be, moe_permute_bwd, dinp, s->dxp, a->slots, N, k, C);
     pm_op(be, router_bwd, s->drlogits, a->probs, a->lse, a->ids, s->dgates, a->stats, N, E, k,
-          lb_coef, z_coef);
+          lb_coef, z_coef, 0.0f);
     pm_mm(be, 1, 0, E, C, N, s->drlogits, inp, 1.0f, g->router_w);
     return pm_mm(be, 0, 0, N, C, E, s->drlogits, w->router_w, 1.0f, dinp);
 }

@@ -1,5 +1,5 @@
-/* Elementwise ops on CUDA (kernels/cuda/elementwise.cu): encoder, add, fill, GELU, bias add
- * and grad, router noise. Token ids are checked by the kernels against the rows of wte. */
+/* Elementwise ops on CUDA (kernels/cuda/elementwise.cu): encoder, add, fill, scale, GELU, bias
+ * add and grad, router noise. Token ids are checked by the kernels against the rows of wte. */
 #include "backends/cuda/cuda_internal.h"
 
 int cuda_encoder_fwd(pm_backend *be, pm_ref out, pm_ref tokens, pm_ref wte, pm_ref wpe, int B,
@@ -23,6 +23,10 @@ int cuda_add(pm_backend *be, pm_ref out, pm_ref a, pm_ref b, size_t n) {
 
 int cuda_fill(pm_backend *be, pm_ref x, size_t n, float value) {
     return cuda_check(be, "fill", cuk_fill(cuda_stream(be), pm_f32(x), n, value));
+}
+
+int cuda_scale(pm_backend *be, pm_ref x, size_t n, float alpha) {
+    return cuda_check(be, "scale", cuk_scale(cuda_stream(be), pm_f32(x), n, alpha));
 }
 
 int cuda_gelu_fwd(pm_backend *be, pm_ref out, pm_ref inp, size_t n) {

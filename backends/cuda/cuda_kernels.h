@@ -60,6 +60,7 @@ cudaError_t cuk_encoder_bwd(cudaStream_t stream, float *dwte, float *dwpe, const
                             cuk_fault *fault);
 cudaError_t cuk_add(cudaStream_t stream, float *out, const float *a, const float *b, size_t n);
 cudaError_t cuk_fill(cudaStream_t stream, float *x, size_t n, float value);
+cudaError_t cuk_scale(cudaStream_t stream, float *x, size_t n, float alpha);
 cudaError_t cuk_gelu_fwd(cudaStream_t stream, float *out, const float *inp, size_t n);
 cudaError_t cuk_gelu_bwd(cudaStream_t stream, float *dinp, const float *inp, const float *dout,
                          size_t n);
@@ -95,7 +96,7 @@ cudaError_t cuk_router_stats(cudaStream_t stream, float *stats, const float *pro
 cudaError_t cuk_router_bwd(cudaStream_t stream, float *dlogits, const float *probs,
                            const float *lse, const int32_t *ids, const float *dgates,
                            const float *stats, int N, int E, int k, float lb_coef, float z_coef,
-                           cuk_fault *fault);
+                           float ent_coef, cuk_fault *fault);
 
 /* dispatch.cu. The plan needs cuk_plan_scratch_ints(N*k, E) ints of device scratch. */
 size_t cuk_plan_scratch_ints(long assignments, int E);

@@ -19,9 +19,9 @@ int cuda_router_stats(pm_backend *be, pm_ref stats, pm_ref probs, pm_ref lse, pm
 
 int cuda_router_bwd(pm_backend *be, pm_ref dlogits, pm_ref probs, pm_ref lse, pm_ref ids,
                     pm_ref dgates, pm_ref stats, int N, int E, int k, float lb_coef,
-                    float z_coef) {
+                    float z_coef, float ent_coef) {
     return cuda_check(be, "router_bwd",
                       cuk_router_bwd(cuda_stream(be), pm_f32(dlogits), pm_f32(probs), pm_f32(lse),
                                      pm_i32(ids), pm_f32(dgates), pm_f32(stats), N, E, k, lb_coef,
-                                     z_coef, cuda_fault(be)));
+                                     z_coef, ent_coef, cuda_fault(be)));
 }

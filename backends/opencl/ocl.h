@@ -17,8 +17,8 @@ enum { OCL_LANES = 16 };
 /* Every kernel of kernels/opencl/, by name. */
 #define OCL_KERNELS(X)                                                                     \
     X(gemm) X(gemm_grouped) X(gemm_grouped_wgrad)                                          \
-    X(encoder_fwd) X(encoder_bwd_wte) X(encoder_bwd_wpe) X(add) X(fill) X(gelu_fwd)        \
-    X(gelu_bwd) X(bias_add) X(bias_grad) X(add_noise)                                      \
+    X(encoder_fwd) X(encoder_bwd_wte) X(encoder_bwd_wpe) X(add) X(fill) X(scale)           \
+    X(gelu_fwd) X(gelu_bwd) X(bias_add) X(bias_grad) X(add_noise)                          \
     X(layernorm_fwd) X(layernorm_bwd_input) X(layernorm_bwd_params)                        \
     X(attention_fwd) X(attention_bwd_datt) X(attention_bwd_dqkv)                           \
     X(xent_fwd) X(xent_bwd)                                                                \

@@ -1,4 +1,5 @@
-/* Elementwise ops: encoder, add, fill, GELU, bias, router noise (kernels/opencl/elementwise.cl). */
+/* Elementwise ops: encoder, add, fill, scale, GELU, bias, router noise
+ * (kernels/opencl/elementwise.cl). */
 #include "ocl.h"
 
 int ocl_encoder_fwd(pm_backend *be, pm_ref out, pm_ref tokens, pm_ref wte, pm_ref wpe, int B,
@@ -24,6 +25,10 @@ int ocl_add(pm_backend *be, pm_ref out, pm_ref a, pm_ref b, size_t n) {
 
 int ocl_fill(pm_backend *be, pm_ref x, size_t n, float value) {
     return OCL_RUN(be, "fill", fill, ocl_items(n, OCL_WG), A_REF(x), A_SIZE(n), A_FLOAT(value));
+}
+
+int ocl_scale(pm_backend *be, pm_ref x, size_t n, float alpha) {
+    return OCL_RUN(be, "scale", scale, ocl_items(n, OCL_WG), A_REF(x), A_SIZE(n), A_FLOAT(alpha));
 }
 
 int ocl_gelu_fwd(pm_backend *be, pm_ref out, pm_ref inp, size_t n) {

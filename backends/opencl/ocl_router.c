@@ -17,8 +17,8 @@ int ocl_router_stats(pm_backend *be, pm_ref stats, pm_ref probs, pm_ref lse, pm_
 
 int ocl_router_bwd(pm_backend *be, pm_ref dlogits, pm_ref probs, pm_ref lse, pm_ref ids,
                    pm_ref dgates, pm_ref stats, int N, int E, int k, float lb_coef,
-                   float z_coef) {
+                   float z_coef, float ent_coef) {
     return OCL_RUN(be, "router_bwd", router_bwd, ocl_items(N, 64), A_REF(dlogits), A_REF(probs),
                    A_REF(lse), A_REF(ids), A_REF(dgates), A_REF(stats), A_INT(N), A_INT(E),
-                   A_INT(k), A_FLOAT(lb_coef), A_FLOAT(z_coef), A_FAULT(be));
+                   A_INT(k), A_FLOAT(lb_coef), A_FLOAT(z_coef), A_FLOAT(ent_coef), A_FAULT(be));
 }

@@ -1,4 +1,4 @@
-/* Elementwise ops: encoder, add, fill, GELU, bias, router noise. */
+/* Elementwise ops: encoder, add, fill, scale, GELU, bias, router noise. */
 #include "ref_ops.h"
 #include "../pm_rng.h"
 
@@ -52,6 +52,14 @@ int ref_fill(pm_backend *be, pm_ref x, size_t n, float value) {
     (void)be;
     float *p = pm_f32(x);
     for (size_t i = 0; i < n; i++) p[i] = value;
+    return PM_OK;
+}
+
+int ref_scale(pm_backend *be, pm_ref x, size_t n, float alpha) {
+    (void)be;
+    float *p = pm_f32(x);
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) p[i] *= alpha;
     return PM_OK;
 }
 

@@ -1,5 +1,5 @@
 /* Router: softmax, top-k with ties to the lower expert, gates, statistics, backward with the
- * load-balancing and z-loss gradients. */
+ * load-balancing, z-loss and entropy-bonus gradients. */
 #include "ref_ops.h"
 
 #include <math.h>
@@ -65,7 +65,7 @@ int ref_router_stats(pm_backend *be, pm_ref stats, pm_ref probs, pm_ref lse, pm_
 
 int ref_router_bwd(pm_backend *be, pm_ref dlogits, pm_ref probs, pm_ref lse, pm_ref ids,
                    pm_ref dgates, pm_ref stats, int N, int E, int k, float lb_coef,
-                   float z_coef) {
+                   float z_coef, float ent_coef) {
     if (ref_check_indices(be, PM_FAULT_ROUTER_BWD_ID, pm_i32(ids), (long)N * k, E, 0) != PM_OK)
         return PM_ERR;
     const float *count = pm_f32(stats);
@@ -92,8 +92,17 @@ int ref_router_bwd(pm_backend *be, pm_ref dlogits, pm_ref probs, pm_ref lse, pm_
         for (int e = 0; e < E; e++) pdp += p[e] * dp[e];
         /* z-loss: d/dx_e of z_coef * mean_t lse_t^2 is z_coef * 2 lse p_e / N */
         double zg = (double)z_coef * 2.0 * pm_f32(lse)[t] / N;
+        /* entropy bonus: dH/dp_e = -(ln p_e + 1), through the softmax d/dx_e of
+         * -ent_coef * mean_t H_t is ent_coef * p_e (ln p_e + H) / N (the 1s cancel); a p_e of
+         * 0 contributes 0 to H and to its own gradient (p ln p -> 0), never ln 0 */
+        double h = 0, eg = (double)ent_coef / N;
+        for (int e = 0; e < E; e++)
+            if (p[e] > 0) h -= p[e] * log(p[e]);
         float *dx = pm_f32(dlogits) + (long)t * E;
-        for (int e = 0; e < E; e++) dx[e] = (float)(p[e] * (dp[e] - pdp) + zg * p[e]);
+        for (int e = 0; e < E; e++) {
+            double ent = p[e] > 0 ? eg * p[e] * (log(p[e]) + h) : 0.0;
+            dx[e] = (float)(p[e] * (dp[e] - pdp) + zg * p[e] + ent);
+        }
     }
     return PM_OK;
 }

@@ -65,8 +65,8 @@ typedef struct {
 #define VK_KERNELS(X)                                                                      \
     X(gemm, 5, 0x4)                                                                        \
     X(encoder_fwd, 5, 0x1) X(encoder_bwd, 5, 0x3)                                          \
-    X(add, 3, 0x1) X(fill, 1, 0x1) X(gelu_fwd, 2, 0x1) X(gelu_bwd, 3, 0x1)                 \
-    X(bias_add, 3, 0x1) X(bias_grad, 3, 0x1) X(add_noise, 1, 0x1)                          \
+    X(add, 3, 0x1) X(fill, 1, 0x1) X(scale, 1, 0x1) X(gelu_fwd, 2, 0x1)                    \
+    X(gelu_bwd, 3, 0x1) X(bias_add, 3, 0x1) X(bias_grad, 3, 0x1) X(add_noise, 1, 0x1)      \
     X(layernorm_fwd, 6, 0x7) X(layernorm_bwd, 6, 0x1) X(layernorm_bwd_params, 6, 0x3)      \
     X(attention_scores, 2, 0x1) X(attention_out, 3, 0x1)                                   \
     X(attention_bwd_scores, 4, 0x1) X(attention_bwd_grads, 5, 0x1)                         \

@@ -1,4 +1,4 @@
-/* Elementwise ops: encoder, add, fill, GELU, bias add and grad, router noise. */
+/* Elementwise ops: encoder, add, fill, scale, GELU, bias add and grad, router noise. */
 #include "vk_internal.h"
 
 /* Work groups for one invocation per element of n. */
@@ -59,8 +59,8 @@ int vk_encoder_bwd(pm_backend *be, pm_ref dwte, pm_ref dwpe, pm_ref dout, pm_ref
     return PM_OK;
 }
 
-/* add, fill and GELU run in pieces (vk_pieces): zeroing a whole gradient group can reach
- * further than one binding. */
+/* add, fill, scale and GELU run in pieces (vk_pieces): zeroing a whole gradient group can
+ * reach further than one binding. */
 int vk_add(pm_backend *be, pm_ref out, pm_ref a, pm_ref b, size_t n) {
     struct {
         uint32_t off[3], n;
@@ -74,6 +74,14 @@ int vk_fill(pm_backend *be, pm_ref x, size_t n, float value) {
         float value;
     } pc = {.value = value};
     return vk_pieces(be, "fill", VK_K_fill, (pm_ref[]){x}, 1, &pc, sizeof pc, n);
+}
+
+int vk_scale(pm_backend *be, pm_ref x, size_t n, float alpha) {
+    struct {
+        uint32_t off[1], n;
+        float alpha;
+    } pc = {.alpha = alpha};
+    return vk_pieces(be, "scale", VK_K_scale, (pm_ref[]){x}, 1, &pc, sizeof pc, n);
 }
 
 int vk_gelu_fwd(pm_backend *be, pm_ref out, pm_ref inp, size_t n) {

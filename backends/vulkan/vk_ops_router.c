@@ -26,12 +26,13 @@ int vk_router_stats(pm_backend *be, pm_ref stats, pm_ref probs, pm_ref lse, pm_r
 }
 
 int vk_router_bwd(pm_backend *be, pm_ref dlogits, pm_ref probs, pm_ref lse, pm_ref ids,
-                  pm_ref dgates, pm_ref stats, int N, int E, int k, float lb_coef, float z_coef) {
+                  pm_ref dgates, pm_ref stats, int N, int E, int k, float lb_coef, float z_coef,
+                  float ent_coef) {
     struct {
         uint32_t off[7], N, E, k;
-        float lb_coef, z_coef;
-    } pc = {
-        .N = (uint32_t)N, .E = (uint32_t)E, .k = (uint32_t)k, .lb_coef = lb_coef, .z_coef = z_coef};
+        float lb_coef, z_coef, ent_coef;
+    } pc = {.N = (uint32_t)N, .E = (uint32_t)E, .k = (uint32_t)k, .lb_coef = lb_coef,
+            .z_coef = z_coef, .ent_coef = ent_coef};
     size_t ne = (size_t)N * E, nk = (size_t)N * k;
     return vk_dispatch(be, "router_bwd", VK_K_router_bwd,
                        VK_ARGS({dlogits, ne}, {probs, ne}, {lse, (size_t)N}, {ids, nk},

@@ -1,4 +1,4 @@
-// Elementwise ops: encoder, add, fill, GELU, bias add and bias gradient, router noise.
+// Elementwise ops: encoder, add, fill, scale, GELU, bias add and bias gradient, router noise.
 #include "backends/cuda/cuda_device.cuh"
 #include "backends/pm_rng.h"
 
@@ -47,6 +47,10 @@ __global__ void add_kernel(float *out, const float *a, const float *b, size_t n)
 
 __global__ void fill_kernel(float *x, size_t n, float value) {
     for (size_t i = thread_index(); i < n; i += thread_count()) x[i] = value;
+}
+
+__global__ void scale_kernel(float *x, size_t n, float alpha) {
+    for (size_t i = thread_index(); i < n; i += thread_count()) x[i] *= alpha;
 }
 
 // GPT-2's tanh GELU through 0.5 * (1 + tanh(u)) = sigmoid(2u), which keeps full relative
@@ -152,6 +156,12 @@ extern "C" cudaError_t cuk_add(cudaStream_t stream, float *out, const float *a, 
 extern "C" cudaError_t cuk_fill(cudaStream_t stream, float *x, size_t n, float value) {
     if (n == 0) return cudaSuccess;
     fill_kernel<<<blocks_for(n, THREADS), THREADS, 0, stream>>>(x, n, value);
+    return launched();
+}
+
+extern "C" cudaError_t cuk_scale(cudaStream_t stream, float *x, size_t n, float alpha) {
+    if (n == 0) return cudaSuccess;
+    scale_kernel<<<blocks_for(n, THREADS), THREADS, 0, stream>>>(x, n, alpha);
     return launched();
 }
 

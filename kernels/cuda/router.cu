@@ -136,7 +136,7 @@ __device__ __forceinline__ double dp_of(int e, const token_grad &g) {
 __global__ void __launch_bounds__(THREADS)
 router_bwd_kernel(float *dlogits, const float *probs, const float *lse, const int32_t *ids,
                   const float *dgates, const float *stats, int N, int E, int k, float lb_coef,
-                  float z_coef, cuk_fault *fault) {
+                  float z_coef, float ent_coef, cuk_fault *fault) {
     const int lane = lane_id();
     for (size_t t = warp_index(); t < (size_t)N; t += warp_count()) {
         const float *p = probs + t * E;
@@ -157,9 +157,18 @@ router_bwd_kernel(float *dlogits, const float *probs, const float *lse, const in
         pdp = warp_sum(pdp);
         // z-loss: d/dx_e of z_coef * mean lse^2 is z_coef * 2 lse p_e / N
         const double zg = (double)z_coef * 2.0 * lse[t] / N;
-        float *dx = dlogits + t * E;
+        // entropy bonus: d/dx_e of -ent_coef * mean H is ent_coef * p_e (ln p_e + H) / N;
+        // p_e = 0 adds 0 (never ln 0)
+        double h = 0.0;
         for (int e = lane; e < E; e += WARP)
-            dx[e] = (float)(p[e] * (dp_of(e, g) - pdp) + zg * p[e]);
+            if (p[e] > 0.0f) h -= p[e] * log((double)p[e]);
+        h = warp_sum(h);
+        const double eg = (double)ent_coef / N;
+        float *dx = dlogits + t * E;
+        for (int e = lane; e < E; e += WARP) {
+            const double ent = p[e] > 0.0f ? eg * p[e] * (log((double)p[e]) + h) : 0.0;
+            dx[e] = (float)(p[e] * (dp_of(e, g) - pdp) + zg * p[e] + ent);
+        }
     }
 }
 
@@ -187,10 +196,10 @@ extern "C" cudaError_t cuk_router_stats(cudaStream_t stream, float *stats, const
 extern "C" cudaError_t cuk_router_bwd(cudaStream_t stream, float *dlogits, const float *probs,
                                       const float *lse, const int32_t *ids, const float *dgates,
                                       const float *stats, int N, int E, int k, float lb_coef,
-                                      float z_coef, cuk_fault *fault) {
+                                      float z_coef, float ent_coef, cuk_fault *fault) {
     if (N <= 0 || E <= 0 || k <= 0) return cudaSuccess;
     router_bwd_kernel<<<warp_blocks(N), THREADS, 0, stream>>>(dlogits, probs, lse, ids, dgates,
                                                               stats, N, E, k, lb_coef, z_coef,
-                                                              fault);
+                                                              ent_coef, fault);
     return launched();
 }

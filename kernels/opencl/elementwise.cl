@@ -1,5 +1,6 @@
-/* Elementwise ops: encoder, add, fill, GELU, bias, router noise. Every buffer argument is a
- * pointer and an element offset (the host passes pm_ref offsets this way, not sub-buffers). */
+/* Elementwise ops: encoder, add, fill, scale, GELU, bias, router noise. Every buffer argument
+ * is a pointer and an element offset (the host passes pm_ref offsets this way, not
+ * sub-buffers). */
 
 /* out[i,:] = wte[tokens[i],:] + wpe[i % T,:] over (c, i); a token outside the wte_rows rows
  * is a fault and its row is left alone. */
@@ -45,6 +46,11 @@ __kernel void add(__global float *out, ulong out_off, __global const float *a, u
 __kernel void fill(__global float *x, ulong x_off, ulong n, float value) {
     size_t i = get_global_id(0);
     if (i < n) x[x_off + i] = value;
+}
+
+__kernel void scale(__global float *x, ulong x_off, ulong n, float alpha) {
+    size_t i = get_global_id(0);
+    if (i < n) x[x_off + i] *= alpha;
 }
 
 #define GELU_SCALE 0.7978845608028654f /* sqrt(2/pi) */

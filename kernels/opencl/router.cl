@@ -80,7 +80,8 @@ __kernel void router_bwd(__global float *dlogits, ulong dx_off, __global const f
                          ulong p_off, __global const float *lse, ulong lse_off,
                          __global const int *ids, ulong id_off, __global const float *dgates,
                          ulong dg_off, __global const float *stats, ulong s_off, int N, int E,
-                         int k, float lb_coef, float z_coef, __global int *fault) {
+                         int k, float lb_coef, float z_coef, float ent_coef,
+                         __global int *fault) {
     int t = get_global_id(0);
     if (t >= N) return;
     /* a token with an expert id outside 0..E-1 is a fault and keeps its old dlogits */
@@ -102,7 +103,13 @@ __kernel void router_bwd(__global float *dlogits, ulong dx_off, __global const f
     float pdp = 0.0f;
     for (int e = 0; e < E; e++) pdp += p[e] * router_dp(e, lb, count, id, dg, k, sel, dot);
     float zg = z_coef * 2.0f * lse[lse_off + t] / N;
-    __global float *dx = dlogits + dx_off + (long)t * E;
+    /* entropy bonus ent_coef / N * p (ln p + H); p = 0 adds 0 (never ln 0) */
+    float h = 0.0f, eg = ent_coef / N;
     for (int e = 0; e < E; e++)
-        dx[e] = p[e] * (router_dp(e, lb, count, id, dg, k, sel, dot) - pdp) + zg * p[e];
+        if (p[e] > 0.0f) h -= p[e] * log(p[e]);
+    __global float *dx = dlogits + dx_off + (long)t * E;
+    for (int e = 0; e < E; e++) {
+        float ent = p[e] > 0.0f ? eg * p[e] * (log(p[e]) + h) : 0.0f;
+        dx[e] = p[e] * (router_dp(e, lb, count, id, dg, k, sel, dot) - pdp) + zg * p[e] + ent;
+    }
 }

@@ -1,6 +1,7 @@
 #version 450
-/* Router backward, one invocation per token (see router_bwd in backend.h):
- * dp[e] = lb_coef * E * f_e / N + gate part, dlogits = p * (dp - p.dp) + z part. */
+/* Router backward, one invocation per token (see router_bwd in backends/ops.h):
+ * dp[e] = lb_coef * E * f_e / N + gate part, dlogits = p * (dp - p.dp) + z part + entropy
+ * part. */
 #include "common.glsl"
 
 layout(binding = 0) writeonly buffer Dlogits { float dx[]; };
@@ -13,7 +14,7 @@ FAULT_BUFFER(6)
 
 layout(push_constant) uniform Push {
     uint o_dx, o_probs, o_lse, o_ids, o_dg, o_stats, o_fault, N, E, k;
-    float lb_coef, z_coef;
+    float lb_coef, z_coef, ent_coef;
 } p;
 
 float sel, dot_sel;  /* k >= 2: sum of the selected p, and of dgates * p */
@@ -47,9 +48,16 @@ void main() {
         float pdp = 0.0;
         for (uint e = 0; e < p.E; e++) pdp += probs[pb + e] * dp_of(t, e);
         float zg = p.z_coef * 2.0 * lse[p.o_lse + t] / float(p.N);
+        /* entropy bonus ent_coef / N * p (ln p + H); p = 0 adds 0 (never ln 0) */
+        float h = 0.0, eg = p.ent_coef / float(p.N);
         for (uint e = 0; e < p.E; e++) {
             float pe = probs[pb + e];
-            dx[p.o_dx + t * p.E + e] = pe * (dp_of(t, e) - pdp) + zg * pe;
+            if (pe > 0.0) h -= pe * log(pe);
+        }
+        for (uint e = 0; e < p.E; e++) {
+            float pe = probs[pb + e];
+            float ent = pe > 0.0 ? eg * pe * (log(pe) + h) : 0.0;
+            dx[p.o_dx + t * p.E + e] = pe * (dp_of(t, e) - pdp) + zg * pe + ent;
         }
     }
 }

@@ -11,6 +11,9 @@
 
 #define BOUND_ELEM 1e-10   /* elementwise float32 ops */
 #define BOUND_REDUCE 1e-8  /* GEMM and reductions */
+/* TF32 GEMM implementations (named "...-tf32": products of operands rounded to a 10-bit
+ * mantissa, float accumulation; NMSE about 1e-7), for the ops that multiply through the GEMM */
+#define BOUND_TF32 1e-5
 #define EXACT 0.0          /* index outputs and ops that must be bit-identical */
 #define MAX_BUFS 24
 #define MAX_OUTS 6
@@ -185,6 +188,13 @@ static void case_fill(io_t *io, const int *d) {
     out_f32(io, "x", x, n + 2, EXACT);
 }
 
+static void case_scale(io_t *io, const int *d) {
+    size_t n = (size_t)d[0];
+    pm_buf *x = in_f32(io, n + 2, -1, 1);
+    pm_op(io->be, scale, pm_at(x, 1), n, -0.375f); /* the first and last element stay */
+    out_f32(io, "x", x, n + 2, EXACT); /* one correctly rounded product per element */
+}
+
 static void case_gelu_fwd(io_t *io, const int *d) {
     size_t n = (size_t)d[0];
     pm_buf *x = in_f32(io, n, -5, 5), *o = in_f32(io, n, -1, 1);
@@ -307,10 +317,12 @@ static void case_xent_bwd(io_t *io, const int *d) {
 }
 
 /* Router logits; with d[3] set they take few distinct values, so top-k meets ties. */
-static pm_buf *router_logits(io_t *io, int N, int E, int tied) {
+static pm_buf *router_logits(io_t *io, int N, int E, int tied, int sparse) {
     float *h = malloc(sizeof *h * (size_t)N * E);
     for (int i = 0; i < N * E; i++)
         h[i] = tied ? (float)rand_int(io, 0, 3) * 0.5f : uniform(io, -3, 3);
+    /* every fourth logit -200: its probability is 0 in float32 (the entropy's 0 ln 0) */
+    for (int i = 3; sparse && i < N * E; i += 4) h[i] = -200.0f;
     pm_buf *b = new_buf(io, h, (size_t)N * E);
     free(h);
     return b;
@@ -318,7 +330,7 @@ static pm_buf *router_logits(io_t *io, int N, int E, int tied) {
 
 static void case_router_fwd(io_t *io, const int *d) {
     int N = d[0], E = d[1], k = d[2];
-    pm_buf *x = router_logits(io, N, E, d[3]);
+    pm_buf *x = router_logits(io, N, E, d[3], 0);
     pm_buf *p = in_f32(io, (size_t)N * E, -1, 1), *lse = in_f32(io, N, -1, 1);
     pm_buf *ids = in_f32(io, (size_t)N * k, -1, 1), *g = in_f32(io, (size_t)N * k, -1, 1);
     pm_op(io->be, router_fwd, pm_at(p, 0), pm_at(lse, 0), pm_at(ids, 0), pm_at(g, 0), pm_at(x, 0),
@@ -331,7 +343,7 @@ static void case_router_fwd(io_t *io, const int *d) {
 
 static void case_router_stats(io_t *io, const int *d) {
     int N = d[0], E = d[1], k = d[2];
-    pm_buf *x = router_logits(io, N, E, 0);
+    pm_buf *x = router_logits(io, N, E, 0, 0);
     pm_buf *p = in_f32(io, (size_t)N * E, -1, 1), *lse = in_f32(io, N, -1, 1);
     pm_buf *ids = in_f32(io, (size_t)N * k, -1, 1), *g = in_f32(io, (size_t)N * k, -1, 1);
     pm_buf *st = in_f32(io, 2 * (size_t)E + 2, -1, 1);
@@ -346,9 +358,10 @@ static void case_router_stats(io_t *io, const int *d) {
     free(all);
 }
 
+/* d = N, E, k, ent_coef * 100; rows with an entropy bonus also have zero probabilities. */
 static void case_router_bwd(io_t *io, const int *d) {
     int N = d[0], E = d[1], k = d[2];
-    pm_buf *x = router_logits(io, N, E, 0);
+    pm_buf *x = router_logits(io, N, E, 0, d[3] > 0);
     pm_buf *p = in_f32(io, (size_t)N * E, -1, 1), *lse = in_f32(io, N, -1, 1);
     pm_buf *ids = in_f32(io, (size_t)N * k, -1, 1), *g = in_f32(io, (size_t)N * k, -1, 1);
     pm_buf *st = in_f32(io, 2 * (size_t)E + 2, -1, 1);
@@ -357,7 +370,7 @@ static void case_router_bwd(io_t *io, const int *d) {
           N, E, k);
     pm_op(io->be, router_stats, pm_at(st, 0), pm_at(p, 0), pm_at(lse, 0), pm_at(ids, 0), N, E, k);
     pm_op(io->be, router_bwd, pm_at(dx, 0), pm_at(p, 0), pm_at(lse, 0), pm_at(ids, 0), pm_at(dg, 0),
-          pm_at(st, 0), N, E, k, 0.01f, 0.001f);
+          pm_at(st, 0), N, E, k, 0.01f, 0.001f, (float)d[3] / 100.0f);
     out_f32(io, "dlogits", dx, (size_t)N * E, BOUND_REDUCE);
 }
 
@@ -457,9 +470,9 @@ typedef struct {
 } pm_case;
 
 /* Awkward sizes on purpose: 1, 7, 33, 1000 and others that are not multiples of tiles. The
- * last rows of gemm, encoder_*, add, fill, gelu_*, xent_* and adamw reach past 1 MiB in one
- * argument, so that the check_vulkan_windows test (a binding limit of 1 MiB) runs them in the
- * pieces a device with a small maxStorageBufferRange needs; sumsq's last row does already. */
+ * last rows of gemm, encoder_*, add, fill, scale, gelu_*, xent_* and adamw reach past 1 MiB in
+ * one argument, so that the check_vulkan_windows test (a binding limit of 1 MiB) runs them in
+ * the pieces a device with a small maxStorageBufferRange needs; sumsq's last row does already. */
 static const pm_case cases[] = {
     {"gemm", case_gemm, "m n k ta tb batch",
      {{1, 1, 1, 0, 0, 1}, {7, 33, 1000, 0, 1, 1}, {33, 7, 5, 1, 0, 1}, {64, 64, 64, 1, 1, 2},
@@ -473,6 +486,7 @@ static const pm_case cases[] = {
     {"encoder_bwd", case_encoder_bwd, "B T C V", {{1, 1, 1, 1}, {2, 33, 7, 5}, {3, 17, 64, 257}, {2, 9, 64, 5003}}},
     {"add", case_add, "n", {{1}, {7}, {1000}, {65537}, {300007}}},
     {"fill", case_fill, "n", {{1}, {33}, {4099}, {300007}}},
+    {"scale", case_scale, "n", {{1}, {7}, {1000}, {65537}, {300007}}},
     {"gelu_fwd", case_gelu_fwd, "n", {{1}, {7}, {1000}, {65537}, {300007}}},
     {"gelu_bwd", case_gelu_bwd, "n", {{1}, {7}, {1000}, {65537}, {300007}}},
     {"bias_add", case_bias_add, "rows cols groups",
@@ -490,7 +504,9 @@ static const pm_case cases[] = {
     {"router_fwd", case_router_fwd, "N E k tied",
      {{1, 1, 1, 0}, {7, 4, 1, 0}, {33, 8, 2, 0}, {1000, 8, 1, 1}, {257, 64, 2, 1}, {100, 7, 3, 0}}},
     {"router_stats", case_router_stats, "N E k", {{1, 1, 1}, {33, 8, 2}, {1000, 8, 1}, {257, 64, 2}}},
-    {"router_bwd", case_router_bwd, "N E k", {{1, 1, 1}, {33, 8, 2}, {1000, 8, 1}, {257, 64, 2}, {100, 7, 3}}},
+    {"router_bwd", case_router_bwd, "N E k ent%",
+     {{1, 1, 1, 0}, {33, 8, 2, 0}, {1000, 8, 1, 0}, {257, 64, 2, 0}, {100, 7, 3, 0}, {1, 1, 1, 100},
+      {33, 8, 2, 100}, {1000, 8, 1, 50}, {257, 64, 2, 100}, {100, 7, 3, 100}}},
     {"moe_plan", case_moe_plan, "N E k capacity skew",
      {{1, 1, 1, 0, 0}, {33, 8, 1, 0, 0}, {1000, 8, 2, 0, 0}, {257, 64, 2, 0, 2}, {100, 8, 1, 0, 1},
       {1000, 8, 1, 100, 0}, {100, 4, 2, 30, 1}}},
@@ -536,8 +552,9 @@ static void free_outputs(io_t *io) {
     io->nout = 0;
 }
 
-/* Compares every output; writes the worst figure into detail. Returns 1 when all pass. */
-static int compare(const io_t *got, const io_t *ref, char *detail, size_t len) {
+/* Compares every output, float outputs with at least the bound `least`; writes the worst
+ * figure into detail. Returns 1 when all pass. */
+static int compare(const io_t *got, const io_t *ref, double least, char *detail, size_t len) {
     double worst = 0;
     const char *worst_name = "";
     if (got->nout != ref->nout) {
@@ -564,9 +581,9 @@ static int compare(const io_t *got, const io_t *ref, char *detail, size_t len) {
             }
             continue;
         }
-        double e = pm_nmse(a->data, b->data, b->n);
-        if (!(e <= b->bound)) {
-            snprintf(detail, len, "%s: nmse %.3g > %.0e", b->name, e, b->bound);
+        double e = pm_nmse(a->data, b->data, b->n), bound = b->bound > least ? b->bound : least;
+        if (!(e <= bound)) {
+            snprintf(detail, len, "%s: nmse %.3g > %.0e", b->name, e, bound);
             return 0;
         }
         if (e >= worst) {
@@ -609,13 +626,16 @@ void pm_shape_text(const char *dims, const int *s, char *buf, size_t len) {
     }
 }
 
-/* Every case of every op against the reference, for the current GEMM implementation of be. */
+/* Every case of every op against the reference, for the current GEMM implementation of be
+ * (tf32: a TF32 one, whose GEMM and attention rows are held to BOUND_TF32). */
 static void check_backend(pm_backend *be, pm_backend *ref, const char *label, int gemm_only,
-                          const char *only_op, FILE *out, pm_tally *tally) {
+                          int tf32, const char *only_op, FILE *out, pm_tally *tally) {
     for (int ci = 0; ci < n_cases; ci++) {
         const pm_case *c = &cases[ci];
         if (only_op && strcmp(only_op, c->op) != 0) continue;
         if (gemm_only && !case_uses_gemm(c)) continue;
+        int multiplies = case_uses_gemm(c) || strncmp(c->op, "attention", 9) == 0;
+        double least = tf32 && multiplies ? BOUND_TF32 : 0.0;
         for (int si = 0; si < MAX_SHAPES && ndims(c->shapes[si]); si++) {
             const int *s = c->shapes[si];
             char shape[96], detail[600], err[512];
@@ -630,7 +650,7 @@ static void check_backend(pm_backend *be, pm_backend *ref, const char *label, in
             int bad = run_case(be, c, s, seed, &got, err, sizeof err);
             if (bad) pm_check_row(out, tally, "FAIL", label, c->op, shape, err);
             else {
-                int ok = compare(&got, &want, detail, sizeof detail);
+                int ok = compare(&got, &want, least, detail, sizeof detail);
                 pm_check_row(out, tally, ok ? "pass" : "FAIL", label, c->op, shape, detail);
             }
             free_outputs(&want);
@@ -667,7 +687,9 @@ static void check_one(const char *name, pm_backend *ref, const char *only_op, FI
             pm_clear_error(be);
             continue;
         }
-        check_backend(be, ref, label, i > 0, only_op, out, tally);
+        size_t len = strlen(impl);
+        int tf32 = len > 5 && strcmp(impl + len - 5, "-tf32") == 0;
+        check_backend(be, ref, label, i > 0, tf32, only_op, out, tally);
     }
     pm_check_faults(be, name, only_op, out, tally);
     if (is_ref) {

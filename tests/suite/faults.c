@@ -45,7 +45,8 @@ static void xent_bwd(scratch *s) {
 
 static void router_bwd(scratch *s) {
     pm_op(s->be, router_bwd, zeros(s, N * E), scratch_filled(s, N * E, 0.25f), zeros(s, N),
-          ints(s, bad_expert, N), zeros(s, N), zeros(s, 2 * E + 2), N, E, 1, 0.01f, 0.001f);
+          ints(s, bad_expert, N), zeros(s, N), zeros(s, 2 * E + 2), N, E, 1, 0.01f, 0.001f,
+          0.01f);
 }
 
 static void moe_plan(scratch *s) {

@@ -31,8 +31,8 @@
 #define SENTINEL 1000.0f
 #define MAX_INPUTS 3
 #define MAX_HOST 12
-#define MAX_DIMS 6
-#define MAX_SHAPES 8
+#define MAX_DIMS 7
+#define MAX_SHAPES 12
 
 typedef struct grad_case grad_case;
 
@@ -527,8 +527,9 @@ static grad_case *make_xent(pm_backend *be, check_rng *r, const int *dim) {
 }
 
 /* ---- router ----
- * L = sum w * gate + lb_coef * lb_loss + z_coef * z_loss, the losses as pm_router_summarise
- * computes them from router_stats. The counts behind f are piecewise constant in the logits,
+ * L = sum w * gate + lb_coef * lb_loss + z_coef * z_loss - ent_coef * router_entropy, the
+ * losses and the entropy as pm_router_summarise computes them from router_stats (the entropy
+ * bonus is a negative loss). The counts behind f are piecewise constant in the logits,
  * so holding them fixed, as router_bwd does, is their exact derivative: a token's logits sit
  * at least 0.3 apart, ten steps, so no step changes the top-k. With k == 1
  * the forward gate is 1.0 and the straight-through estimator differentiates it as the
@@ -537,7 +538,7 @@ static grad_case *make_xent(pm_backend *be, check_rng *r, const int *dim) {
 typedef struct {
     grad_case base;
     int N, E, k;
-    float lb_coef, z_coef;
+    float lb_coef, z_coef, ent_coef;
 } router_case;
 
 static double router_loss(grad_case *c) {
@@ -559,7 +560,7 @@ static double router_loss(grad_case *c) {
     }
     pm_router_summary sum;
     pm_router_summarise(stats, r->N, r->E, r->k, &sum, NULL, NULL);
-    l += r->lb_coef * sum.lb_loss + r->z_coef * sum.z_loss;
+    l += r->lb_coef * sum.lb_loss + r->z_coef * sum.z_loss - r->ent_coef * sum.router_entropy;
     free(gates);
     free(probs);
     free(stats);
@@ -574,18 +575,19 @@ static void router_backward(grad_case *c) {
     router_outputs o = run_router(&s, c->in[0].x, r->N, r->E, r->k);
     pm_ref dgates = scratch_put(&s, c->w, c->nw), dlogits = scratch_filled(&s, c->in[0].n, SENTINEL);
     pm_op(c->be, router_bwd, dlogits, o.probs, o.lse, o.ids, dgates, o.stats, r->N, r->E, r->k,
-          r->lb_coef, r->z_coef);
+          r->lb_coef, r->z_coef, r->ent_coef);
     scratch_get(&s, dlogits, c->in[0].grad, c->in[0].n);
     scratch_release(&s);
 }
 
-/* dim: N E k gates lb_coef*100 z_coef*100; gates 0 zeroes the gate weights, leaving L to
- * the auxiliary losses alone. */
+/* dim: N E k gates lb_coef*100 z_coef*100 ent_coef*100; gates 0 zeroes the gate weights,
+ * leaving L to the auxiliary losses alone. */
 static grad_case *make_router(pm_backend *be, check_rng *rng, const int *dim) {
     router_case *r = new_case(be, sizeof *r);
     grad_case *c = &r->base;
     r->N = dim[0], r->E = dim[1], r->k = dim[2];
     r->lb_coef = (float)dim[4] / 100.0f, r->z_coef = (float)dim[5] / 100.0f;
+    r->ent_coef = (float)dim[6] / 100.0f;
     float *x = host_array(c, (size_t)r->N * r->E);
     int32_t *rank = host_array(c, (size_t)r->E);
     for (int t = 0; t < r->N; t++) {
@@ -785,9 +787,11 @@ static const grad_entry entries[] = {
     {"layernorm_bwd", "layernorm_fwd", make_layernorm, "N C", {{1, 1}, {3, 7}, {7, 33}}},
     {"attention_bwd", "attention_fwd", make_attention, "B T C NH", {{1, 1, 4, 1}, {2, 7, 16, 2}, {1, 3, 33, 3}}},
     {"xent_bwd", "xent_fwd", make_xent, "N V", {{1, 1}, {3, 7}, {7, 33}}},
-    {"router_bwd", "router_fwd", make_router, "N E k gates lb% z%",
-     {{7, 5, 2, 1, 0, 0}, {7, 5, 2, 0, 200, 0}, {7, 5, 2, 0, 0, 50}, {33, 7, 3, 1, 200, 50},
-      {7, 5, 1, 1, 0, 0}, {7, 5, 1, 1, 200, 50}, {1, 1, 1, 1, 200, 50}}},
+    {"router_bwd", "router_fwd", make_router, "N E k gates lb% z% ent%",
+     {{7, 5, 2, 1, 0, 0, 0}, {7, 5, 2, 0, 200, 0, 0}, {7, 5, 2, 0, 0, 50, 0},
+      {7, 5, 2, 0, 0, 0, 100}, {7, 5, 1, 0, 0, 0, 100}, {33, 7, 3, 1, 200, 50, 0},
+      {33, 7, 3, 1, 200, 50, 100}, {7, 5, 1, 1, 0, 0, 0}, {7, 5, 1, 1, 200, 50, 0},
+      {7, 5, 1, 1, 200, 50, 100}, {1, 1, 1, 1, 200, 50, 100}}},
     {"moe_permute_bwd", "moe_permute", make_permute, "N k C E capacity", {{1, 1, 1, 1, 0}, {7, 2, 3, 4, 0}, {33, 2, 5, 4, 12}}},
     {"moe_combine_bwd", "moe_combine", make_combine, "N k C E capacity", {{1, 1, 1, 1, 0}, {7, 2, 3, 4, 0}, {33, 2, 5, 4, 12}}},
 };

@@ -1,6 +1,7 @@
 /* The reference backend's router and dispatch semantics, and the small ops, on hand-made inputs
  * with hand-computed answers: tie breaking, the dispatch plan, permute/combine identities,
- * the straight-through gate, the auxiliary losses, the noise, AdamW, sumsq, fill and add.
+ * the straight-through gate, the auxiliary losses and the entropy bonus, the noise, AdamW, sumsq,
+ * fill, scale and add.
  * Each check compares against values the op could get wrong, so each can fail. */
 #include "suite_util.h"
 
@@ -121,7 +122,7 @@ static int top1_backward(pm_backend *be, int arg, char *detail, size_t len) {
     router_outputs r = run_router(&s, logits, N, E, 1);
     pm_ref dl = scratch_filled(&s, N * E, 1000.0f);
     pm_op(be, router_bwd, dl, r.probs, r.lse, r.ids, scratch_put(&s, dgates, N), r.stats, N, E, 1,
-          0.0f, 0.0f);
+          0.0f, 0.0f, 0.0f);
     scratch_get(&s, r.probs, probs, N * E);
     scratch_get(&s, r.ids, ids, N);
     scratch_get(&s, dl, dlogits, N * E);
@@ -146,6 +147,38 @@ static int top1_backward(pm_backend *be, int arg, char *detail, size_t len) {
         return 0;
     }
     snprintf(detail, len, "dlogits = softmax'(dgate onehot), max err %.1e of %.2g", worst, scale);
+    return 1;
+}
+
+/* The entropy bonus alone (no gate gradient, lb and z 0): dlogits_e = c/N p_e (ln p_e + H).
+ * Even probabilities are its maximum (gradient 0); p = (1/4, 3/4, 0, 0) gives
+ * H = ln 4 - (3/4) ln 3 and -/+ (3/16) ln 3 c/N on the first two, the sign that moves the
+ * logits towards even; one-hot gives 0; a probability of 0 (a logit of -200 in float32) gets
+ * exactly 0, never ln 0. */
+static int entropy_bonus(pm_backend *be, int arg, char *detail, size_t len) {
+    (void)arg;
+    enum { N = 3, E = 4 };
+    const float ln3 = (float)log(3.0), c = 0.6f;
+    const float logits[N * E] = {0.5f, 0.5f, 0.5f, 0.5f, 0, ln3, -200, -200, -200, 5, -200, -200};
+    const double g = 3.0 / 16.0 * log(3.0) * c / N;
+    const double want[N * E] = {0, 0, 0, 0, -g, g, 0, 0, 0, 0, 0, 0};
+    float dlogits[N * E], zeros[N] = {0};
+    scratch s = {.be = be};
+    router_outputs r = run_router(&s, logits, N, E, 1);
+    pm_ref dl = scratch_filled(&s, N * E, 1000.0f);
+    pm_op(be, router_bwd, dl, r.probs, r.lse, r.ids, scratch_put(&s, zeros, N), r.stats, N, E, 1,
+          0.0f, 0.0f, c);
+    scratch_get(&s, dl, dlogits, N * E);
+    scratch_release(&s);
+    for (int i = 0; i < N * E; i++) {
+        int exact = logits[i] == -200 || (i >= 2 * E); /* p = 0, or one-hot */
+        if (exact ? dlogits[i] != 0.0f : !(fabs(dlogits[i] - want[i]) <= FLOAT_REL * g)) {
+            snprintf(detail, len, "dlogits[%d] = %.9g, want %s%.9g", i, dlogits[i],
+                     exact ? "exactly " : "", want[i]);
+            return 0;
+        }
+    }
+    snprintf(detail, len, "0 at even, one-hot and p=0; -/+(3/16) ln 3 c/N at (1/4, 3/4)");
     return 1;
 }
 
@@ -412,6 +445,23 @@ static int fill_exact(pm_backend *be, int arg, char *detail, size_t len) {
     return 1;
 }
 
+/* scale of elements 1..4 of six by -0.5 (exact in float32) leaves the first and the last
+ * alone. */
+static int scale_exact(pm_backend *be, int arg, char *detail, size_t len) {
+    (void)arg;
+    static const float x[6] = {9, 1.5f, -2, 0.25f, 3, 9};
+    static const float want[6] = {9, -0.75f, 1, -0.125f, -1.5f, 9};
+    float got[6];
+    scratch s = {.be = be};
+    pm_ref r = scratch_put(&s, x, 6);
+    pm_op(be, scale, pm_shift(r, 1), 4, -0.5f);
+    scratch_get(&s, r, got, 6);
+    scratch_release(&s);
+    if (!same_floats("x", got, want, 6, detail, len)) return 0;
+    snprintf(detail, len, "4 of 6 scaled exactly");
+    return 1;
+}
+
 /* Sums exact in float32, into a fresh output and in place (out aliasing a). */
 static int add_exact(pm_backend *be, int arg, char *detail, size_t len) {
     (void)arg;
@@ -444,6 +494,7 @@ static const semantics_check checks[] = {
     {"router_fwd", "top-k ties to the lower index, k=2", router_ties, 2},
     {"router_fwd", "top-1 gate is exactly 1.0", top1_gate, 0},
     {"router_bwd", "top-1 straight-through through p", top1_backward, 0},
+    {"router_bwd", "entropy bonus on known probabilities", entropy_bonus, 0},
     {"router_stats", "lb loss 1 at perfect balance", lb_balanced, 0},
     {"router_stats", "lb loss E, all on one expert", lb_collapsed, 0},
     {"router_stats", "z-loss on known logits", z_loss, 0},
@@ -458,6 +509,7 @@ static const semantics_check checks[] = {
     {"adamw", "one step vs hand-computed AdamW", adamw_step, 0},
     {"sumsq", "known input", sumsq_exact, 0},
     {"fill", "known input", fill_exact, 0},
+    {"scale", "known input", scale_exact, 0},
     {"add", "known input", add_exact, 0},
 };
 enum { n_checks = sizeof checks / sizeof checks[0] };
