@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef enum { F_INT, F_FLOAT, F_U32, F_STR, F_LAYERS } field_type;
+typedef enum { F_INT, F_FLOAT, F_U32, F_STR, F_LAYERS, F_ROUTING } field_type;
 
 typedef struct {
     const char *key;
@@ -33,12 +33,22 @@ static const field fields[] = {
     FIELD(noise_anneal, F_FLOAT, 0, 1, "fraction of training over which the noise falls to 0"),
     FIELD(lb_coef, F_FLOAT, 0, 100, "load-balancing loss coefficient"),
     FIELD(z_coef, F_FLOAT, 0, 100, "router z-loss coefficient"),
+    FIELD(entropy_coef, F_FLOAT, 0, 100, "router-entropy bonus: the loss gains -entropy_coef x mean router entropy"),
     FIELD(capacity_factor, F_FLOAT, 0, 1000, "expert capacity factor (0: dropless)"),
+    FIELD(router_mode, F_ROUTING, 0, 0, "routing in training: topk (top_k experts per token) or dense (every expert, "
+                                        "weighted by its probability)"),
+    FIELD(eval_router_mode, F_ROUTING, 0, 0, "routing in eval, generate and the report: topk or dense"),
+    FIELD(lora_rank, F_INT, 0, 4096, "0: experts are full MLP copies; r > 0: experts are rank-r adapters of c_fc and "
+                                     "c_proj over the layer's dense MLP, and every weight but the adapters and "
+                                     "routers is frozen"),
+    FIELD(lora_alpha, F_FLOAT, 0, 1e6, "adapter scale numerator: an adapter adds (alpha / lora_rank) x A B"),
     FIELD(init_std, F_FLOAT, 0, 10, "std of the normal weight init"),
     FIELD(batch_size, F_INT, 1, 1 << 20, "sequences per micro-batch"),
     FIELD(grad_accum, F_INT, 1, 1 << 16, "micro-batches per optimiser step"),
     FIELD(steps, F_INT, 1, 1 << 30, "optimiser steps"),
     FIELD(warmup_steps, F_INT, 0, 1 << 30, "linear warmup steps"),
+    FIELD(lr_cycles, F_INT, 1, 1 << 20, "cosine schedule cycles: 1 decays once, N restarts N-1 times (each cycle "
+                                        "warms up for warmup_steps)"),
     FIELD(lr, F_FLOAT, 0, 10, "peak learning rate"),
     FIELD(min_lr_frac, F_FLOAT, 0, 1, "final lr as a fraction of lr (cosine decay)"),
     FIELD(weight_decay, F_FLOAT, 0, 10, "AdamW decay on matrices"),
@@ -65,7 +75,8 @@ void pm_config_defaults(pm_config *c) {
                      .grad_accum = 1, .steps = 1000, .warmup_steps = 50, .lr = 2e-3f,
                      .min_lr_frac = 0.1f, .weight_decay = 0.1f, .grad_clip = 1.0f,
                      .beta1 = 0.9f, .beta2 = 0.95f, .eval_every = 100, .eval_seqs = 32,
-                     .log_every = 10, .natural_mix = 0, .eval_fraction = 0.1f, .seed = 1337};
+                     .log_every = 10, .natural_mix = 0, .eval_fraction = 0.1f, .seed = 1337,
+                     .lora_alpha = 16.0f, .lr_cycles = 1};
     snprintf(c->data, sizeof c->data, "data/default/manifest.json");
     snprintf(c->tokenizer, sizeof c->tokenizer, "byte");
 }
@@ -106,6 +117,18 @@ static int set_layer(pm_config *c, double v, char *err, size_t errlen) {
     return 0;
 }
 
+static const char *const routing_names[] = {"topk", "dense"};
+
+static int set_routing(pm_config *c, const field *f, const char *v, char *err, size_t errlen) {
+    for (int i = 0; i < 2; i++)
+        if (strcmp(v, routing_names[i]) == 0) {
+            *(int *)((char *)c + f->offset) = i;
+            return 0;
+        }
+    snprintf(err, errlen, "%s: '%s' is neither topk nor dense", f->key, v);
+    return -1;
+}
+
 static int set_from_json(pm_config *c, const field *f, const cJSON *v, char *err, size_t errlen) {
     if (f->type == F_STR) {
         if (!cJSON_IsString(v)) goto type;
@@ -116,6 +139,10 @@ static int set_from_json(pm_config *c, const field *f, const cJSON *v, char *err
         }
         strcpy(dst, v->valuestring);
         return 0;
+    }
+    if (f->type == F_ROUTING) {
+        if (!cJSON_IsString(v)) goto type;
+        return set_routing(c, f, v->valuestring, err, errlen);
     }
     if (f->type == F_LAYERS) {
         if (!cJSON_IsArray(v)) goto type;
@@ -131,7 +158,7 @@ static int set_from_json(pm_config *c, const field *f, const cJSON *v, char *err
     return set_number(c, f, v->valuedouble, err, errlen);
 type:
     snprintf(err, errlen, "%s has the wrong type (%s)", f->key,
-             f->type == F_STR ? "want a string" : f->type == F_LAYERS ? "want an array of layer indices" : "want a number");
+             f->type == F_STR || f->type == F_ROUTING ? "want a string" : f->type == F_LAYERS ? "want an array of layer indices" : "want a number");
     return -1;
 }
 
@@ -202,6 +229,7 @@ int pm_config_apply_kv(pm_config *c, const char *kv, char *err, size_t errlen) {
         strcpy((char *)c + f->offset, val);
         return 0;
     }
+    if (f->type == F_ROUTING) return set_routing(c, f, val, err, errlen);
     if (f->type == F_LAYERS) { /* a comma-separated list, possibly empty */
         memset(c->moe_layers, 0, sizeof c->moe_layers);
         const char *p = val;
@@ -257,8 +285,17 @@ int pm_config_validate(const pm_config *c, char *err, size_t errlen) {
         snprintf(err, errlen, "top_k %d is more than n_experts %d", c->top_k, c->n_experts);
         return -1;
     }
-    if (c->warmup_steps > c->steps) {
-        snprintf(err, errlen, "warmup_steps %d is more than steps %d", c->warmup_steps, c->steps);
+    if (c->lora_rank && !pm_config_n_moe(c)) {
+        snprintf(err, errlen, "lora_rank %d: adapters are experts, and moe_layers names no layer", c->lora_rank);
+        return -1;
+    }
+    if (c->lora_rank && c->lora_alpha <= 0) {
+        snprintf(err, errlen, "lora_alpha must be positive with lora_rank %d", c->lora_rank);
+        return -1;
+    }
+    if (c->warmup_steps > c->steps / c->lr_cycles) {
+        snprintf(err, errlen, "warmup_steps %d is more than a cycle's %d steps (steps %d, lr_cycles %d)",
+                 c->warmup_steps, c->steps / c->lr_cycles, c->steps, c->lr_cycles);
         return -1;
     }
     return 0;
@@ -274,6 +311,7 @@ char *pm_config_to_json(const pm_config *c) {
         case F_U32: cJSON_AddNumberToObject(o, f->key, *(const uint32_t *)p); break;
         case F_FLOAT: cJSON_AddNumberToObject(o, f->key, *(const float *)p); break;
         case F_STR: cJSON_AddStringToObject(o, f->key, p); break;
+        case F_ROUTING: cJSON_AddStringToObject(o, f->key, routing_names[*(const int *)p != 0]); break;
         case F_LAYERS: {
             cJSON *a = cJSON_AddArrayToObject(o, f->key);
             for (int l = 0; l < c->n_layer; l++)

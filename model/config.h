@@ -9,6 +9,10 @@
 
 #define PM_MAX_LAYERS 64
 
+/* Routing: top_k experts per token with renormalised gates, or every expert weighted by its
+ * router probability (DyLoRA-MoE's training mode; equal to top-k with k = n_experts). */
+enum { PM_ROUTE_TOPK, PM_ROUTE_DENSE };
+
 typedef struct {
     /* model */
     int n_layer, n_head, n_embd, block_size, vocab_size;
@@ -17,10 +21,16 @@ typedef struct {
     float router_noise;            /* std of the noise on router logits at step 0 */
     float noise_anneal;            /* fraction of training over which the noise falls to 0 */
     float lb_coef, z_coef;
+    float entropy_coef;            /* router-entropy bonus: the loss gains -entropy_coef * mean entropy */
     float capacity_factor;         /* 0: dropless */
+    int router_mode;               /* routing in training: PM_ROUTE_TOPK or PM_ROUTE_DENSE */
+    int eval_router_mode;          /* the same for eval, generate and the report */
+    int lora_rank;                 /* 0: full experts; r > 0: LoRA experts over a frozen base */
+    float lora_alpha;              /* adapter scale alpha / lora_rank */
     float init_std;
     /* training */
     int batch_size, grad_accum, steps, warmup_steps;
+    int lr_cycles;                 /* cosine cycles (restarts), each with its own warmup */
     float lr, min_lr_frac, weight_decay, grad_clip, beta1, beta2;
     int eval_every, eval_seqs, log_every, checkpoint_every;
     int natural_mix;

@@ -15,6 +15,10 @@ int pm_moe_fwd(pm_backend *be, const pm_moe_shape *d, pm_ref out, pm_ref inp,
     pm_op(be, router_stats, a->stats, a->probs, a->lse, a->ids, N, E, k);
     pm_op(be, moe_plan, a->offsets, a->slots, a->ids, N, E, k, d->capacity);
     pm_op(be, moe_permute, a->xp, inp, a->slots, N, k, C);
+    if (d->rank) {
+        pm_lora_experts_fwd(be, d, inp, w, a);
+        return pm_op(be, moe_combine, out, a->yp, a->slots, a->gates, N, k, C);
+    }
     pm_op(be, gemm_grouped, 0, rows, 4 * C, C, E, a->offsets, a->xp, x->fc_w, 0.0f,
           a->experts.fch);
     pm_op(be, bias_add, a->experts.fch, x->fc_b, rows, 4 * C, E, a->offsets);
@@ -27,21 +31,27 @@ int pm_moe_fwd(pm_backend *be, const pm_moe_shape *d, pm_ref out, pm_ref inp,
 
 int pm_moe_bwd(pm_backend *be, const pm_moe_shape *d, pm_ref dinp, pm_ref dout, pm_ref inp,
                const pm_moe_params *w, const pm_moe_params *g, const pm_moe_acts *a,
-               const pm_moe_scratch *s, float lb_coef, float z_coef) {
+               const pm_moe_scratch *s, float lb_coef, float z_coef, float ent_coef) {
     int N = d->N, C = d->C, E = d->E, k = d->k, rows = N * k;
     const pm_mlp_params *x = &w->experts, *gx = &g->experts;
     pm_op(be, moe_combine_bwd, s->dyp, s->dgates, dout, a->yp, a->slots, a->gates, N, k, C);
-    pm_op(be, gemm_grouped_wgrad, rows, 4 * C, C, E, a->offsets, a->experts.fch_gelu, s->dyp,
-          1.0f, gx->proj_w);
-    pm_op(be, bias_grad, gx->proj_b, s->dyp, rows, C, E, a->offsets);
-    pm_op(be, gemm_grouped, 1, rows, 4 * C, C, E, a->offsets, s->dyp, x->proj_w, 0.0f, s->dfch);
-    pm_op(be, gelu_bwd, s->dfch, a->experts.fch, s->dfch, (size_t)rows * 4 * C);
-    pm_op(be, gemm_grouped_wgrad, rows, C, 4 * C, E, a->offsets, a->xp, s->dfch, 1.0f, gx->fc_w);
-    pm_op(be, bias_grad, gx->fc_b, s->dfch, rows, 4 * C, E, a->offsets);
-    pm_op(be, gemm_grouped, 1, rows, C, 4 * C, E, a->offsets, s->dfch, x->fc_w, 0.0f, s->dxp);
-    pm_op(be, moe_permute_bwd, dinp, s->dxp, a->slots, N, k, C);
+    if (d->rank) {
+        pm_lora_experts_bwd(be, d, dinp, inp, w, g, a, s);
+    } else {
+        if (pm_has_grad(gx->proj_w))
+            pm_op(be, gemm_grouped_wgrad, rows, 4 * C, C, E, a->offsets, a->experts.fch_gelu, s->dyp, 1.0f,
+                  gx->proj_w);
+        if (pm_has_grad(gx->proj_b)) pm_op(be, bias_grad, gx->proj_b, s->dyp, rows, C, E, a->offsets);
+        pm_op(be, gemm_grouped, 1, rows, 4 * C, C, E, a->offsets, s->dyp, x->proj_w, 0.0f, s->dfch);
+        pm_op(be, gelu_bwd, s->dfch, a->experts.fch, s->dfch, (size_t)rows * 4 * C);
+        if (pm_has_grad(gx->fc_w))
+            pm_op(be, gemm_grouped_wgrad, rows, C, 4 * C, E, a->offsets, a->xp, s->dfch, 1.0f, gx->fc_w);
+        if (pm_has_grad(gx->fc_b)) pm_op(be, bias_grad, gx->fc_b, s->dfch, rows, 4 * C, E, a->offsets);
+        pm_op(be, gemm_grouped, 1, rows, C, 4 * C, E, a->offsets, s->dfch, x->fc_w, 0.0f, s->dxp);
+        pm_op(be, moe_permute_bwd, dinp, s->dxp, a->slots, N, k, C);
+    }
     pm_op(be, router_bwd, s->drlogits, a->probs, a->lse, a->ids, s->dgates, a->stats, N, E, k,
-          lb_coef, z_coef, 0.0f);
-    pm_mm(be, 1, 0, E, C, N, s->drlogits, inp, 1.0f, g->router_w);
+          lb_coef, z_coef, ent_coef);
+    if (pm_has_grad(g->router_w)) pm_mm(be, 1, 0, E, C, N, s->drlogits, inp, 1.0f, g->router_w);
     return pm_mm(be, 0, 0, N, C, E, s->drlogits, w->router_w, 1.0f, dinp);
 }

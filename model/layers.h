@@ -54,9 +54,18 @@ int pm_mlp_bwd(pm_backend *be, pm_ref dinp, pm_ref dout, pm_ref inp, const pm_ml
 
 /* ---- MoE MLP: a router picks top_k of E expert MLPs (hidden width 4C) per token ---- */
 
+/* LoRA experts: expert e's MLP is the layer's base MLP with c_fc and c_proj each changed by
+ * scale * A_e B_e (rank r), the adapters stacked by expert as full experts are. */
+typedef struct {
+    pm_ref fc_a, fc_b;     /* [C, r], [r, 4C] */
+    pm_ref proj_a, proj_b; /* [4C, r], [r, C] */
+} pm_lora_params;
+
 typedef struct {
     pm_ref router_w;       /* [E, C] */
-    pm_mlp_params experts; /* E stacked MLPs: expert e's tensors at e times their size */
+    pm_mlp_params experts; /* full experts: E stacked MLPs, expert e's tensors at e times their size */
+    pm_mlp_params base;    /* LoRA experts: the shared MLP ... */
+    pm_lora_params lora;   /* ... and the adapters */
 } pm_moe_params;
 
 typedef struct {
@@ -64,23 +73,38 @@ typedef struct {
     pm_ref stats;                           /* [2E + 2], see router_stats */
     pm_ref offsets, slots, xp, yp;          /* dispatch: [E + 1], [N, k], [N k, C], [N k, C] */
     pm_mlp_acts experts;                    /* over the permuted rows, [N k, 4C] */
+    pm_ref base_fch;                        /* LoRA: the base c_fc of the tokens, [N, 4C] */
+    pm_ref u_fc, u_proj;                    /* LoRA: scale * rows x A, [N k, r] each */
 } pm_moe_acts;
 
 typedef struct {
     pm_ref dyp, dgates, dfch, dxp, drlogits; /* as yp, gates, experts.fch, xp, rlogits */
+    pm_ref dbase, du;                        /* LoRA: as base_fch, u_fc */
 } pm_moe_scratch;
 
 typedef struct {
     int N, C, E, k;
-    int capacity; /* assignments an expert keeps; 0: dropless */
+    int capacity;     /* assignments an expert keeps; 0: dropless */
+    int rank;         /* 0: full experts; r: LoRA experts of rank r */
+    float lora_scale; /* alpha / r */
 } pm_moe_shape;
 
 /* With noise_std > 0 the router logits get noise of that std from stream noise_seed. */
 int pm_moe_fwd(pm_backend *be, const pm_moe_shape *d, pm_ref out, pm_ref inp,
                const pm_moe_params *w, const pm_moe_acts *a, float noise_std, uint32_t noise_seed);
-/* lb_coef and z_coef weigh the auxiliary losses (already scaled as the LM loss is). */
+/* lb_coef, z_coef and ent_coef weigh the auxiliary losses and the router-entropy bonus
+ * (already scaled as the LM loss is; see router_bwd in backends/ops.h). Weight
+ * gradients whose ref in g has no buffer (frozen) are not computed. */
 int pm_moe_bwd(pm_backend *be, const pm_moe_shape *d, pm_ref dinp, pm_ref dout, pm_ref inp,
                const pm_moe_params *w, const pm_moe_params *g, const pm_moe_acts *a,
-               const pm_moe_scratch *s, float lb_coef, float z_coef);
+               const pm_moe_scratch *s, float lb_coef, float z_coef, float ent_coef);
+
+/* The experts of a LoRA MoE layer: after the dispatch (xp, offsets, slots) the forward
+ * writes yp; the backward takes dyp and writes dinp (both paths: adapters through the
+ * permuted rows, the base c_fc through the tokens). */
+int pm_lora_experts_fwd(pm_backend *be, const pm_moe_shape *d, pm_ref inp, const pm_moe_params *w,
+                        const pm_moe_acts *a);
+int pm_lora_experts_bwd(pm_backend *be, const pm_moe_shape *d, pm_ref dinp, pm_ref inp, const pm_moe_params *w,
+                        const pm_moe_params *g, const pm_moe_acts *a, const pm_moe_scratch *s);
 
 #endif

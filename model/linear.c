@@ -15,7 +15,8 @@ int pm_linear_fwd(pm_backend *be, pm_ref out, pm_ref inp, pm_ref w, pm_ref b, in
 
 int pm_linear_bwd(pm_backend *be, pm_ref dinp, pm_ref dout, pm_ref inp, pm_ref w, pm_ref dw,
                   pm_ref db, int N, int ic, int oc) {
-    pm_mm(be, 0, 1, N, ic, oc, dout, w, 0.0f, dinp);
-    pm_mm(be, 1, 0, ic, oc, N, inp, dout, 1.0f, dw);
-    return pm_op(be, bias_grad, db, dout, N, oc, 0, dout);
+    int rc = pm_mm(be, 0, 1, N, ic, oc, dout, w, 0.0f, dinp);
+    if (pm_has_grad(dw)) rc = pm_mm(be, 1, 0, ic, oc, N, inp, dout, 1.0f, dw);
+    if (pm_has_grad(db)) rc = pm_op(be, bias_grad, db, dout, N, oc, 0, dout);
+    return rc;
 }

@@ -13,7 +13,11 @@ int pm_mm(pm_backend *be, int ta, int tb, int M, int N, int K, pm_ref a, pm_ref 
 int pm_linear_fwd(pm_backend *be, pm_ref out, pm_ref inp, pm_ref w, pm_ref b, int N, int ic,
                   int oc);
 
-/* dinp = dout w^T (writes); dw += inp^T dout; db += column sums of dout. */
+/* A gradient ref without a buffer stands for a frozen tensor: nothing is computed for it. */
+static inline int pm_has_grad(pm_ref g) { return g.buf != NULL; }
+
+/* dinp = dout w^T (writes); dw += inp^T dout; db += column sums of dout; dw and db only when
+ * they have a buffer. */
 int pm_linear_bwd(pm_backend *be, pm_ref dinp, pm_ref dout, pm_ref inp, pm_ref w, pm_ref dw,
                   pm_ref db, int N, int ic, int oc);
 

@@ -50,13 +50,20 @@ struct pm_model {
     pm_tensor tensors[PM_MAX_TENSORS];
     int n_tensors, placing;        /* placing: the layout's second pass */
     param_group groups[N_GROUPS];
-    size_t n_params;
+    size_t n_params, n_trainable;  /* the trainable groups lead: [0, n_trainable) */
+    int bwd_floor;                 /* the lowest layer the backward pass visits */
+    int encoder_trains;            /* wte or wpe takes a gradient: the backward reaches the encoder */
     model_params w, g;             /* the same refs bound to params and to grads */
     pm_buf *params, *grads, *m, *v;
     pm_buf *tokens, *targets, *encoded, *lnf, *lnf_mean, *lnf_rstd, *logits, *losses;
     block_acts acts[PM_MAX_LAYERS];
     /* gradient scratch, reused by every layer */
     pm_buf *dres, *dln, *dqkv, *datt, *datty, *dfch, *dxp, *dyp, *dgates, *drlogits, *norm;
+    pm_buf *dbase, *du;            /* LoRA experts' scratch */
+    pm_buf *sink;                  /* where an op that must write a frozen tensor's gradient writes it */
+    pm_buf *expert_sq;             /* per expert tensor gradient sums of squares */
+    int k_max;                     /* experts per token the dispatch buffers hold */
+    int eval_routing, last_k;
     int moe_index[PM_MAX_LAYERS];  /* MoE layer i -> transformer layer */
     int n_moe;
     pm_moe_report reports[PM_MAX_LAYERS];
@@ -96,21 +103,27 @@ static pm_ref add_block(pm_model *m, int l, const char *suffix, pm_part part, pm
     return add(m, name, "", part, init, d0, d1);
 }
 
-/* MLP tensor `suffix` of block l, or with experts > 0 one copy per expert, adjacent in their
- * group so that the grouped GEMM finds expert e's at e times the size from expert 0's (the
- * returned ref). */
-static pm_ref add_mlp(pm_model *m, int l, int experts, const char *suffix, pm_init init, int d0,
-                      int d1) {
-    char dense[96], name[96];
-    snprintf(dense, sizeof dense, "transformer.h.%d.mlp.%s", l, suffix);
-    if (!experts) return add(m, dense, "", PM_PART_MLP, init, d0, d1);
+/* Tensor `suffix` of every expert of block l, adjacent in their group so that the grouped
+ * GEMM finds expert e's at e times the size from expert 0's (the returned ref). */
+static pm_ref add_per_expert(pm_model *m, int l, const char *suffix, const char *expert_of, pm_part part,
+                             pm_init init, int d0, int d1) {
+    char name[96];
     pm_ref first = {0};
-    for (int e = 0; e < experts; e++) {
+    for (int e = 0; e < m->cfg.n_experts; e++) {
         snprintf(name, sizeof name, "transformer.h.%d.mlp.experts.%d.%s", l, e, suffix);
-        pm_ref r = add(m, name, dense, PM_PART_EXPERTS, init, d0, d1);
+        pm_ref r = add(m, name, expert_of, part, init, d0, d1);
         if (e == 0) first = r;
     }
     return first;
+}
+
+/* MLP tensor `suffix` of block l, or with `experts` one copy per expert. */
+static pm_ref add_mlp(pm_model *m, int l, int experts, const char *suffix, pm_init init, int d0,
+                      int d1) {
+    char dense[96];
+    snprintf(dense, sizeof dense, "transformer.h.%d.mlp.%s", l, suffix);
+    if (!experts) return add(m, dense, "", PM_PART_MLP, init, d0, d1);
+    return add_per_expert(m, l, suffix, dense, PM_PART_EXPERTS, init, d0, d1);
 }
 
 static pm_mlp_params add_mlps(pm_model *m, int l, int experts) {
@@ -120,6 +133,18 @@ static pm_mlp_params add_mlps(pm_model *m, int l, int experts) {
     p.fc_b = add_mlp(m, l, experts, "c_fc.bias", PM_INIT_ZEROS, 4 * C, 0);
     p.proj_w = add_mlp(m, l, experts, "c_proj.weight", PM_INIT_RESIDUAL, 4 * C, C);
     p.proj_b = add_mlp(m, l, experts, "c_proj.bias", PM_INIT_ZEROS, C, 0);
+    return p;
+}
+
+/* LoRA experts: A random and B zero, so a fresh adapter adds nothing. */
+static pm_lora_params add_adapters(pm_model *m, int l) {
+    int C = m->cfg.n_embd, r = m->cfg.lora_rank;
+    const pm_part A = PM_PART_ADAPTERS;
+    pm_lora_params p;
+    p.fc_a = add_per_expert(m, l, "c_fc.lora_A", "", A, PM_INIT_NORMAL, C, r);
+    p.fc_b = add_per_expert(m, l, "c_fc.lora_B", "", A, PM_INIT_ZEROS, r, 4 * C);
+    p.proj_a = add_per_expert(m, l, "c_proj.lora_A", "", A, PM_INIT_NORMAL, 4 * C, r);
+    p.proj_b = add_per_expert(m, l, "c_proj.lora_B", "", A, PM_INIT_ZEROS, r, C);
     return p;
 }
 
@@ -148,7 +173,12 @@ static void declare(pm_model *m) {
         if (c->moe_layers[l]) {
             p->moe.router_w =
                 add_block(m, l, "mlp.router.weight", PM_PART_ROUTER, PM_INIT_NORMAL, E, C);
-            p->moe.experts = add_mlps(m, l, E);
+            if (c->lora_rank) {
+                p->moe.base = add_mlps(m, l, 0);
+                p->moe.lora = add_adapters(m, l);
+            } else {
+                p->moe.experts = add_mlps(m, l, E);
+            }
         } else {
             p->mlp = add_mlps(m, l, 0);
         }
@@ -178,13 +208,29 @@ static int build_layout(pm_model *m) {
     m->placing = 1;
     declare(m);
     qsort(m->tensors, (size_t)m->n_tensors, sizeof m->tensors[0], by_offset);
+    m->n_trainable = m->groups[0].size + m->groups[1].size;
+    m->bwd_floor = m->cfg.n_layer;
+    for (int i = 0; i < m->n_tensors; i++) {
+        const pm_tensor *t = &m->tensors[i];
+        int l;
+        if (t->frozen) continue;
+        if (t->part == PM_PART_EMBEDDING || t->part == PM_PART_POSITIONS) m->encoder_trains = 1, m->bwd_floor = 0;
+        else if (sscanf(t->name, "transformer.h.%d.", &l) == 1 && l < m->bwd_floor) m->bwd_floor = l;
+    }
     return 0;
 }
 
-/* Points every ref of `p` into `buf`. */
-static void bind(model_params *p, pm_buf *buf) {
+/* Points every ref of `p` into `buf`; refs at or past `end` (frozen tensors, when binding the
+ * gradients) get no buffer. */
+static void bind(model_params *p, pm_buf *buf, size_t end) {
     pm_ref *r = (pm_ref *)p;
-    for (size_t i = 0; i < sizeof *p / sizeof *r; i++) r[i].buf = buf;
+    for (size_t i = 0; i < sizeof *p / sizeof *r; i++) r[i].buf = r[i].off < end ? buf : NULL;
+}
+
+/* A gradient to write: g itself, or for a frozen tensor the sink, at slot `slot` of size
+ * `size` (an op writing two frozen gradients gets two slots, so its writes never overlap). */
+static pm_ref grad_or_sink(const pm_model *m, pm_ref g, int slot, size_t size) {
+    return pm_has_grad(g) ? g : pm_at(m->sink, (size_t)slot * size);
 }
 
 /* Initialises the parameters one tensor at a time through a host buffer the size of the
@@ -222,7 +268,7 @@ static pm_ref alloc_r(pm_model *m, size_t n) { return pm_at(alloc_f(m, n), 0); }
 static void alloc_acts(pm_model *m) {
     const pm_config *c = &m->cfg;
     size_t N = (size_t)m->B * m->T, C = (size_t)c->n_embd, E = (size_t)c->n_experts,
-           k = (size_t)c->top_k, NH = (size_t)c->n_head, T = (size_t)m->T;
+           k = (size_t)m->k_max, NH = (size_t)c->n_head, T = (size_t)m->T, r = (size_t)c->lora_rank;
     m->tokens = alloc_f(m, N);
     m->targets = alloc_f(m, N);
     m->encoded = alloc_f(m, N * C);
@@ -258,6 +304,11 @@ static void alloc_acts(pm_model *m) {
         x->yp = alloc_r(m, N * k * C);
         x->experts.fch = alloc_r(m, N * k * 4 * C);
         x->experts.fch_gelu = alloc_r(m, N * k * 4 * C);
+        if (r) {
+            x->base_fch = alloc_r(m, N * 4 * C);
+            x->u_fc = alloc_r(m, N * k * r);
+            x->u_proj = alloc_r(m, N * k * r);
+        }
     }
     size_t rows = N * (pm_config_n_moe(c) ? k : 1);
     m->lnf = alloc_f(m, N * C);
@@ -276,6 +327,10 @@ static void alloc_acts(pm_model *m) {
     m->dgates = alloc_f(m, N * k);
     m->drlogits = alloc_f(m, N * E);
     m->norm = alloc_f(m, 1);
+    if (r) {
+        m->dbase = alloc_f(m, N * 4 * C);
+        m->du = alloc_f(m, rows * r);
+    }
 }
 
 static void free_bufs(pm_model *m) {
@@ -283,7 +338,8 @@ static void free_bufs(pm_model *m) {
     pm_buf **groups[] = {&m->params, &m->grads, &m->m, &m->v, &m->tokens, &m->targets,
                          &m->encoded, &m->lnf, &m->lnf_mean, &m->lnf_rstd, &m->logits,
                          &m->losses, &m->dres, &m->dln, &m->dqkv, &m->datt, &m->datty,
-                         &m->dfch, &m->dxp, &m->dyp, &m->dgates, &m->drlogits, &m->norm};
+                         &m->dfch, &m->dxp, &m->dyp, &m->dgates, &m->drlogits, &m->norm,
+                         &m->dbase, &m->du, &m->sink, &m->expert_sq};
     for (size_t i = 0; i < sizeof groups / sizeof groups[0]; i++) {
         pm_free(m->be, *groups[i]);
         *groups[i] = NULL;
@@ -292,6 +348,11 @@ static void free_bufs(pm_model *m) {
         pm_ref *r = (pm_ref *)&m->acts[l];
         for (size_t i = 0; i < sizeof(block_acts) / sizeof *r; i++) pm_free(m->be, r[i].buf);
     }
+}
+
+/* Experts per token the dispatch must hold: top_k, or every expert when a mode is dense. */
+static int k_max_of(const pm_config *c) {
+    return c->router_mode == PM_ROUTE_DENSE || c->eval_router_mode == PM_ROUTE_DENSE ? c->n_experts : c->top_k;
 }
 
 int pm_model_check(const pm_config *cfg, char *err, size_t errlen) {
@@ -307,10 +368,11 @@ int pm_model_check(const pm_config *cfg, char *err, size_t errlen) {
     if (rc) snprintf(err, errlen, "the model would have %d tensors, more than the %d it can hold: fewer layers or "
                                   "experts", m->n_tensors, PM_MAX_TENSORS);
     free(m);
-    /* the ops take a micro-batch's rows (tokens, times top_k after dispatch) as an int */
-    double rows = (double)cfg->batch_size * cfg->block_size * (pm_config_n_moe(cfg) ? cfg->top_k : 1);
+    /* the ops take a micro-batch's rows (tokens, times the experts per token after dispatch) as an int */
+    double rows = (double)cfg->batch_size * cfg->block_size * (pm_config_n_moe(cfg) ? k_max_of(cfg) : 1);
     if (!rc && rows > INT_MAX) {
-        snprintf(err, errlen, "batch_size x block_size x top_k = %.0f rows per micro-batch; at most %d", rows, INT_MAX);
+        snprintf(err, errlen, "batch_size x block_size x experts per token = %.0f rows per micro-batch; at most %d",
+                 rows, INT_MAX);
         rc = -1;
     }
     /* checkpoints store shapes as int, and the optimiser state is one [n_params] tensor */
@@ -334,9 +396,15 @@ pm_model *pm_model_create_frozen(pm_backend *be, const pm_config *cfg, unsigned 
     }
     m->be = be;
     m->cfg = *cfg;
+    /* LoRA experts train over a frozen base: only adapters and routers learn */
+    unsigned all = PM_PART_BIT(PM_PART_ADAPTERS + 1) - 1;
+    if (cfg->lora_rank) frozen_parts |= all & ~(PM_PART_BIT(PM_PART_ROUTER) | PM_PART_BIT(PM_PART_ADAPTERS));
     m->frozen_parts = frozen_parts;
     m->B = B;
     m->T = T;
+    m->k_max = k_max_of(cfg);
+    m->eval_routing = cfg->eval_router_mode;
+    m->last_k = cfg->top_k;
     for (int l = 0; l < cfg->n_layer; l++)
         if (cfg->moe_layers[l]) m->moe_index[m->n_moe++] = l;
     if (build_layout(m)) {
@@ -344,22 +412,35 @@ pm_model *pm_model_create_frozen(pm_backend *be, const pm_config *cfg, unsigned 
         free(m);
         return NULL;
     }
+    /* gradients and moments of the trainable groups only (at least one float: no empty buffers) */
+    size_t nt = m->n_trainable ? m->n_trainable : 1;
     m->params = alloc_f(m, m->n_params);
-    m->grads = alloc_f(m, m->n_params);
-    m->m = alloc_f(m, m->n_params);
-    m->v = alloc_f(m, m->n_params);
+    m->grads = alloc_f(m, nt);
+    m->m = alloc_f(m, nt);
+    m->v = alloc_f(m, nt);
     m->g = m->w;
-    bind(&m->w, m->params);
-    bind(&m->g, m->grads);
+    bind(&m->w, m->params, m->n_params);
+    bind(&m->g, m->grads, m->n_trainable);
+    /* frozen gradients an op must still write: the layernorms' pairs, one side of the encoder */
+    size_t sink = 2 * (size_t)cfg->n_embd;
+    if (m->encoder_trains) {
+        for (int i = 0; i < m->n_tensors; i++) {
+            const pm_tensor *t = &m->tensors[i];
+            if (t->frozen && (t->part == PM_PART_EMBEDDING || t->part == PM_PART_POSITIONS) && t->size > sink)
+                sink = t->size;
+        }
+    }
+    if (m->n_trainable < m->n_params) m->sink = alloc_f(m, sink);
+    if (m->n_moe) m->expert_sq = alloc_f(m, (size_t)m->n_tensors);
     alloc_acts(m);
     for (int i = 0; i < m->n_moe; i++) {
         m->reports[i].stats = calloc(2 * (size_t)cfg->n_experts + 2, sizeof(float));
         if (!m->reports[i].stats) pm_fail(be, "model", "out of host memory");
     }
     if (m->params && init_params(m)) pm_fail(be, "model", "out of host memory");
-    pm_op(be, fill, pm_at(m->grads, 0), m->n_params, 0.0f);
-    pm_op(be, fill, pm_at(m->m, 0), m->n_params, 0.0f);
-    pm_op(be, fill, pm_at(m->v, 0), m->n_params, 0.0f);
+    pm_op(be, fill, pm_at(m->grads, 0), nt, 0.0f);
+    pm_op(be, fill, pm_at(m->m, 0), nt, 0.0f);
+    pm_op(be, fill, pm_at(m->v, 0), nt, 0.0f);
     if (pm_sync(be) != PM_OK) {
         snprintf(err, errlen, "%s", pm_error(be));
         pm_model_free(m);
@@ -383,6 +464,9 @@ void pm_model_free(pm_model *m) {
 const pm_config *pm_model_config(const pm_model *m) { return &m->cfg; }
 pm_backend *pm_model_backend(const pm_model *m) { return m->be; }
 size_t pm_model_num_params(const pm_model *m) { return m->n_params; }
+size_t pm_model_num_trainable(const pm_model *m) { return m->n_trainable; }
+void pm_model_set_eval_routing(pm_model *m, int mode) { m->eval_routing = mode; }
+int pm_model_last_k(const pm_model *m) { return m->last_k; }
 int pm_model_n_moe(const pm_model *m) { return m->n_moe; }
 int pm_model_moe_layer(const pm_model *m, int i) { return m->moe_index[i]; }
 const pm_moe_report *pm_model_moe_report(const pm_model *m, int i) { return &m->reports[i]; }
@@ -396,7 +480,7 @@ size_t pm_model_active_params(const pm_model *m) {
     size_t shared = 0, experts = 0;
     for (int i = 0; i < m->n_tensors; i++) {
         const pm_tensor *t = &m->tensors[i];
-        if (t->part == PM_PART_EXPERTS) experts += t->size;
+        if (t->part == PM_PART_EXPERTS || t->part == PM_PART_ADAPTERS) experts += t->size;
         else shared += t->size;
     }
     /* every expert is the same size, so top_k of E is exact */
@@ -409,13 +493,13 @@ int pm_model_get_params(pm_model *m, float *dst) {
 int pm_model_set_params(pm_model *m, const float *src) {
     return pm_upload(m->be, m->params, src, 0, m->n_params * sizeof(float));
 }
-int pm_model_get_moments(pm_model *m, float *mdst, float *vdst) {
-    pm_download(m->be, m->m, mdst, 0, m->n_params * sizeof(float));
-    return pm_download(m->be, m->v, vdst, 0, m->n_params * sizeof(float));
+int pm_model_read_slab(pm_model *m, pm_model_slab slab, size_t offset, float *dst, size_t count) {
+    pm_buf *b = slab == PM_SLAB_PARAMS ? m->params : slab == PM_SLAB_ADAM_M ? m->m : m->v;
+    return pm_download(m->be, b, dst, offset * sizeof(float), count * sizeof(float));
 }
 int pm_model_set_moments(pm_model *m, const float *msrc, const float *vsrc) {
-    pm_upload(m->be, m->m, msrc, 0, m->n_params * sizeof(float));
-    return pm_upload(m->be, m->v, vsrc, 0, m->n_params * sizeof(float));
+    pm_upload(m->be, m->m, msrc, 0, m->n_trainable * sizeof(float));
+    return pm_upload(m->be, m->v, vsrc, 0, m->n_trainable * sizeof(float));
 }
 
 /* ---- forward ---- */
@@ -428,12 +512,12 @@ static float noise_std(const pm_config *c, int step) {
     return step >= end ? 0.0f : (float)(c->router_noise * (1.0 - step / end));
 }
 
-static pm_moe_shape moe_shape(const pm_config *c, int N) {
-    int capacity = c->capacity_factor <= 0
-                       ? 0
-                       : (int)ceil(c->capacity_factor * (double)N * c->top_k / c->n_experts);
-    return (pm_moe_shape){.N = N, .C = c->n_embd, .E = c->n_experts, .k = c->top_k,
-                          .capacity = capacity};
+/* k: experts per token in this pass (top_k, or n_experts when dense). */
+static pm_moe_shape moe_shape(const pm_config *c, int N, int k) {
+    int capacity = c->capacity_factor <= 0 ? 0 : (int)ceil(c->capacity_factor * (double)N * k / c->n_experts);
+    return (pm_moe_shape){.N = N, .C = c->n_embd, .E = c->n_experts, .k = k, .capacity = capacity,
+                          .rank = c->lora_rank,
+                          .lora_scale = c->lora_rank ? c->lora_alpha / (float)c->lora_rank : 0.0f};
 }
 
 /* The MLP of block l, dense or MoE: ln2 -> mlp_out. */
@@ -445,7 +529,7 @@ static void mlp_fwd(pm_model *m, int l, int N, int step) {
         pm_mlp_fwd(m->be, a->mlp_out, a->ln2, &w->mlp, &a->mlp, N, c->n_embd, 4 * c->n_embd);
         return;
     }
-    pm_moe_shape d = moe_shape(c, N);
+    pm_moe_shape d = moe_shape(c, N, m->last_k);
     uint32_t seed = pm_hash32(c->seed ^ pm_hash32((uint32_t)step * 64u + (uint32_t)l));
     pm_moe_fwd(m->be, &d, a->mlp_out, a->ln2, &w->moe, &a->moe, noise_std(c, step), seed);
 }
@@ -461,6 +545,12 @@ int pm_model_forward(pm_model *m, const int32_t *tokens, const int32_t *targets,
             return pm_fail(be, "model_forward", "token %d at %d outside the vocabulary of %d",
                            tokens[i], i, c->vocab_size);
     int N = B * T, C = c->n_embd;
+    int dense = (train_step >= 0 ? c->router_mode : m->eval_routing) == PM_ROUTE_DENSE;
+    m->last_k = dense ? c->n_experts : c->top_k;
+    if (m->last_k > m->k_max)
+        return pm_fail(be, "model_forward", "dense routing needs buffers for %d experts per token; this model holds %d "
+                                            "(set router_mode or eval_router_mode to dense in the config)",
+                       m->last_k, m->k_max);
     m->last_B = B;
     m->last_T = T;
     m->last_step = train_step;
@@ -489,7 +579,12 @@ int pm_model_forward(pm_model *m, const int32_t *tokens, const int32_t *targets,
         pm_moe_report *r = &m->reports[i];
         pm_download(be, m->acts[m->moe_index[i]].moe.stats.buf, r->stats, 0,
                     (2 * (size_t)c->n_experts + 2) * sizeof(float));
-        pm_router_summarise(r->stats, N, c->n_experts, c->top_k, &r->summary, NULL, NULL);
+        pm_router_summarise(r->stats, N, c->n_experts, m->last_k, &r->summary, NULL, NULL);
+        /* the plan keeps each expert's first `capacity` assignments */
+        r->capacity = moe_shape(c, N, m->last_k).capacity;
+        r->dropped = 0;
+        for (int e = 0; r->capacity && e < c->n_experts; e++)
+            r->dropped += fmax(0.0, r->stats[e] - r->capacity);
     }
     if (targets) {
         pm_op(be, xent_fwd, R(m->losses), R(m->logits), R(m->targets), N, c->vocab_size);
@@ -520,19 +615,59 @@ int pm_model_logits_at(pm_model *m, int t, int B, int T, float *dst) {
 }
 
 int pm_model_expert_ids(pm_model *m, int i, int32_t *dst, int B, int T) {
-    return pm_download(m->be, m->acts[m->moe_index[i]].moe.ids.buf, dst, 0,
-                       (size_t)B * T * m->cfg.top_k * sizeof(int32_t));
+    size_t N = (size_t)B * T, k = (size_t)m->cfg.top_k, kl = (size_t)m->last_k;
+    pm_buf *ids = m->acts[m->moe_index[i]].moe.ids.buf;
+    if (kl == k) return pm_download(m->be, ids, dst, 0, N * k * sizeof(int32_t));
+    /* a dense forward sorted every expert by probability: keep each token's first k */
+    int32_t *all = malloc(N * kl * sizeof *all);
+    if (!all) return pm_fail(m->be, "model_expert_ids", "out of host memory");
+    int rc = pm_download(m->be, ids, all, 0, N * kl * sizeof *all);
+    for (size_t t = 0; t < N; t++)
+        for (size_t j = 0; j < k; j++) dst[t * k + j] = all[t * kl + j];
+    free(all);
+    return rc;
 }
 
-double pm_model_aux_loss(const pm_model *m, double *lb_sum, double *z_sum) {
-    double lb = 0, z = 0;
+double pm_model_aux_loss(const pm_model *m, double *lb_sum, double *z_sum, double *entropy_sum) {
+    double lb = 0, z = 0, ent = 0;
     for (int i = 0; i < m->n_moe; i++) {
         lb += m->reports[i].summary.lb_loss;
         z += m->reports[i].summary.z_loss;
+        ent += m->reports[i].summary.router_entropy;
     }
     if (lb_sum) *lb_sum = lb;
     if (z_sum) *z_sum = z;
-    return m->cfg.lb_coef * lb + m->cfg.z_coef * z;
+    if (entropy_sum) *entropy_sum = ent;
+    return m->cfg.lb_coef * lb + m->cfg.z_coef * z - m->cfg.entropy_coef * ent;
+}
+
+int pm_model_expert_grad_norms(pm_model *m, float *norms) {
+    int E = m->cfg.n_experts, n = 0;
+    int *owner = malloc(sizeof *owner * (size_t)(m->n_tensors ? m->n_tensors : 1));
+    float *sq = owner ? malloc(sizeof *sq * (size_t)(m->n_tensors ? m->n_tensors : 1)) : NULL;
+    if (!sq) {
+        free(owner);
+        return pm_fail(m->be, "model_expert_grad_norms", "out of host memory");
+    }
+    /* one sum of squares per trainable expert tensor, each into its own float, one download */
+    for (int i = 0; i < m->n_tensors; i++) {
+        const pm_tensor *t = &m->tensors[i];
+        int l, e;
+        if (t->frozen || (t->part != PM_PART_EXPERTS && t->part != PM_PART_ADAPTERS) ||
+            sscanf(t->name, "transformer.h.%d.mlp.experts.%d.", &l, &e) != 2)
+            continue;
+        for (int j = 0; j < m->n_moe; j++)
+            if (m->moe_index[j] == l) owner[n] = j * E + e;
+        pm_op(m->be, sumsq, pm_at(m->expert_sq, (size_t)n), pm_at(m->grads, t->offset), t->size);
+        n++;
+    }
+    int rc = n ? pm_download(m->be, m->expert_sq, sq, 0, (size_t)n * sizeof *sq) : PM_OK;
+    for (int i = 0; i < m->n_moe * E; i++) norms[i] = 0;
+    for (int i = 0; rc == PM_OK && i < n; i++) norms[owner[i]] += sq[i];
+    for (int i = 0; i < m->n_moe * E; i++) norms[i] = sqrtf(norms[i]);
+    free(owner);
+    free(sq);
+    return rc;
 }
 
 /* ---- backward ---- */
@@ -548,18 +683,18 @@ static void mlp_bwd(pm_model *m, int l, int N, float scale) {
                    C, 4 * C);
         return;
     }
-    pm_moe_shape d = moe_shape(c, N);
-    pm_moe_scratch s = {R(m->dyp), R(m->dgates), R(m->dfch), R(m->dxp), R(m->drlogits)};
+    pm_moe_shape d = moe_shape(c, N, m->last_k);
+    pm_moe_scratch s = {R(m->dyp), R(m->dgates), R(m->dfch), R(m->dxp), R(m->drlogits), R(m->dbase), R(m->du)};
     pm_moe_bwd(m->be, &d, R(m->dln), R(m->dres), a->ln2, &w->moe, &g->moe, &a->moe, &s,
-               c->lb_coef * scale, c->z_coef * scale);
+               c->lb_coef * scale, c->z_coef * scale, c->entropy_coef * scale);
 }
 
 int pm_model_get_grads(pm_model *m, float *dst) {
-    return pm_download(m->be, m->grads, dst, 0, m->n_params * sizeof(float));
+    return pm_download(m->be, m->grads, dst, 0, m->n_trainable * sizeof(float));
 }
 
 int pm_model_zero_grad(pm_model *m) {
-    return pm_op(m->be, fill, pm_at(m->grads, 0), m->n_params, 0.0f);
+    return m->n_trainable ? pm_op(m->be, fill, pm_at(m->grads, 0), m->n_trainable, 0.0f) : PM_OK;
 }
 
 int pm_model_backward(pm_model *m, int B, int T, float scale) {
@@ -572,26 +707,29 @@ int pm_model_backward(pm_model *m, int B, int T, float scale) {
     pm_op(be, xent_bwd, R(m->logits), R(m->logits), R(m->targets), N, V, scale / (float)N);
     const model_params *w = &m->w, *g = &m->g;
     pm_mm(be, 0, 0, N, C, V, R(m->logits), w->wte, 0.0f, R(m->dln));
-    pm_mm(be, 1, 0, V, C, N, R(m->logits), R(m->lnf), 1.0f, g->wte);
+    if (pm_has_grad(g->wte)) pm_mm(be, 1, 0, V, C, N, R(m->logits), R(m->lnf), 1.0f, g->wte);
     pm_op(be, fill, R(m->dres), (size_t)N * C, 0.0f);
     pm_ref last = c->n_layer ? m->acts[c->n_layer - 1].res3 : R(m->encoded);
-    pm_op(be, layernorm_bwd, R(m->dres), g->lnf_w, g->lnf_b, R(m->dln), last, w->lnf_w,
-          R(m->lnf_mean), R(m->lnf_rstd), N, C);
+    pm_op(be, layernorm_bwd, R(m->dres), grad_or_sink(m, g->lnf_w, 0, C), grad_or_sink(m, g->lnf_b, 1, C),
+          R(m->dln), last, w->lnf_w, R(m->lnf_mean), R(m->lnf_rstd), N, C);
     pm_attention_scratch s = {R(m->dqkv), R(m->datt), R(m->datty)};
-    for (int l = c->n_layer - 1; l >= 0; l--) {
+    /* below the lowest layer with something to train, nothing needs a gradient */
+    for (int l = c->n_layer - 1; l >= m->bwd_floor; l--) {
         block_acts *a = &m->acts[l];
         const block_params *p = &w->h[l], *gp = &g->h[l];
         pm_ref res_in = l ? m->acts[l - 1].res3 : R(m->encoded);
         /* dres holds d(res3): it reaches res2 unchanged and the MLP through mlp_out */
         mlp_bwd(m, l, N, scale);
-        pm_op(be, layernorm_bwd, R(m->dres), gp->ln2_w, gp->ln2_b, R(m->dln), a->res2, p->ln2_w,
-              a->ln2_mean, a->ln2_rstd, N, C);
+        pm_op(be, layernorm_bwd, R(m->dres), grad_or_sink(m, gp->ln2_w, 0, C), grad_or_sink(m, gp->ln2_b, 1, C),
+              R(m->dln), a->res2, p->ln2_w, a->ln2_mean, a->ln2_rstd, N, C);
         pm_attention_bwd(be, R(m->dln), R(m->dres), a->ln1, &p->attn, &gp->attn, &a->attn, &s, B,
                          T, C, c->n_head);
-        pm_op(be, layernorm_bwd, R(m->dres), gp->ln1_w, gp->ln1_b, R(m->dln), res_in, p->ln1_w,
-              a->ln1_mean, a->ln1_rstd, N, C);
+        pm_op(be, layernorm_bwd, R(m->dres), grad_or_sink(m, gp->ln1_w, 0, C), grad_or_sink(m, gp->ln1_b, 1, C),
+              R(m->dln), res_in, p->ln1_w, a->ln1_mean, a->ln1_rstd, N, C);
     }
-    pm_op(be, encoder_bwd, g->wte, g->wpe, R(m->dres), R(m->tokens), B, T, C);
+    if (m->encoder_trains) /* at most one of the two is frozen: it gets the whole sink */
+        pm_op(be, encoder_bwd, grad_or_sink(m, g->wte, 0, 0), grad_or_sink(m, g->wpe, 0, 0), R(m->dres),
+              R(m->tokens), B, T, C);
     m->last_has_targets = 0; /* the logits now hold their gradient */
     return pm_failed(be) ? PM_ERR : PM_OK;
 }

@@ -5,7 +5,14 @@
  * it, whether AdamW decays it, whether it trains. All parameters live in one device buffer,
  * grouped by the optimiser's part of the role (trainable with decay, trainable without,
  * frozen with, frozen without; each group in declaration order), so AdamW is one call per
- * group and frozen groups get none; gradients and the two AdamW moments mirror the buffer.
+ * group and frozen groups get none. Gradients and the two AdamW moments cover the trainable
+ * groups only (they lead the buffer): a frozen tensor has no gradient and no optimiser state,
+ * and the backward pass computes no weight gradient for it and stops below the lowest layer
+ * that has something to train.
+ * LoRA experts (lora_rank > 0): an MoE layer keeps its dense MLP (frozen) and each expert is a
+ * pair of rank-r adapters per MLP matrix, transformer.h.N.mlp.experts.E.c_fc.lora_A [C, r],
+ * .lora_B [r, 4C], c_proj.lora_A [4C, r], .lora_B [r, C]; A starts random, B at zero, so a fresh
+ * adapter changes nothing. Everything but adapters and routers is frozen.
  * Tensor names follow Hugging Face's GPT-2; expert tensors are transformer.h.N.mlp.experts.E.*,
  * the router transformer.h.N.mlp.router.weight [E, C]. */
 #ifndef POLYMOE_MODEL_H
@@ -34,6 +41,7 @@ typedef enum {
     PM_PART_MLP,       /* dense MLPs */
     PM_PART_ROUTER,
     PM_PART_EXPERTS,
+    PM_PART_ADAPTERS,  /* LoRA experts' A and B */
 } pm_part;
 
 #define PM_PART_BIT(part) (1u << (part))
@@ -53,6 +61,8 @@ typedef struct {
 typedef struct {
     float *stats;          /* router_stats output, 2E+2 */
     pm_router_summary summary;
+    int capacity;          /* assignments an expert keeps (0: dropless) ... */
+    double dropped;        /* ... and the assignments over it, dropped */
 } pm_moe_report;
 
 typedef struct pm_model pm_model;
@@ -74,6 +84,8 @@ void pm_model_free(pm_model *m);
 const pm_config *pm_model_config(const pm_model *m);
 pm_backend *pm_model_backend(const pm_model *m);
 size_t pm_model_num_params(const pm_model *m);
+/* Parameters the optimiser updates (the length of the gradients and of each AdamW moment). */
+size_t pm_model_num_trainable(const pm_model *m);
 /* Parameters a token actually uses: everything but the experts, and top_k of E experts. */
 size_t pm_model_active_params(const pm_model *m);
 int pm_model_tensors(const pm_model *m, const pm_tensor **tensors);
@@ -83,7 +95,8 @@ int pm_model_get_params(pm_model *m, float *dst);
 int pm_model_set_params(pm_model *m, const float *src);
 
 /* Forward over tokens [B,T] (host). With targets (host, [B,T]) it also computes the mean
- * LM loss. `train_step` >= 0 enables router noise for that step (annealed), -1 disables it.
+ * LM loss. `train_step` >= 0 is a training forward: router noise for that step (annealed) and
+ * the config's router_mode; -1 is an evaluation: no noise, eval_router_mode.
  * Results: *loss (LM loss), per MoE layer reports. Returns PM_OK or PM_ERR (see backend). */
 int pm_model_forward(pm_model *m, const int32_t *tokens, const int32_t *targets, int B, int T,
                      int train_step, float *loss);
@@ -92,16 +105,25 @@ int pm_model_token_losses(pm_model *m, float *dst, int B, int T);
 /* The logits of position t of every sequence of the last forward, [B, V] (host). */
 int pm_model_logits_at(pm_model *m, int t, int B, int T, float *dst);
 /* The expert ids [B*T, top_k] of MoE layer index i (0-based among MoE layers) of the last
- * forward (host). */
+ * forward (host): the top_k most probable experts of each token, also after a dense forward. */
 int pm_model_expert_ids(pm_model *m, int i, int32_t *dst, int B, int T);
 int pm_model_n_moe(const pm_model *m);
+/* The routing of evaluation forwards (PM_ROUTE_TOPK or PM_ROUTE_DENSE; starts as the config's
+ * eval_router_mode), so that eval can report both modes. */
+void pm_model_set_eval_routing(pm_model *m, int mode);
+/* Experts per token in the last forward: top_k, or n_experts after a dense one. */
+int pm_model_last_k(const pm_model *m);
 int pm_model_moe_layer(const pm_model *m, int i); /* its transformer layer index */
 const pm_moe_report *pm_model_moe_report(const pm_model *m, int i);
-/* Sum over MoE layers of lb_coef * lb + z_coef * z of the last forward. */
-double pm_model_aux_loss(const pm_model *m, double *lb_sum, double *z_sum);
+/* Sum over MoE layers of lb_coef * lb + z_coef * z - entropy_coef * router entropy of the last
+ * forward; each sum on its own through the pointers (may be NULL). */
+double pm_model_aux_loss(const pm_model *m, double *lb_sum, double *z_sum, double *entropy_sum);
 
-/* Host copy of the gradients (n_params floats). */
+/* Host copy of the gradients (pm_model_num_trainable floats). */
 int pm_model_get_grads(pm_model *m, float *dst);
+/* The gradient norm of each expert (its trainable tensors: a full expert's MLP or a LoRA
+ * expert's adapters), norms[i * n_experts + e] for MoE layer index i; call after the backward. */
+int pm_model_expert_grad_norms(pm_model *m, float *norms);
 /* Zeroes the gradients. */
 int pm_model_zero_grad(pm_model *m);
 /* Backward of the last forward (which must have had targets), adding to the gradients with
@@ -113,8 +135,10 @@ int pm_model_grad_norm(pm_model *m, float *norm);
  * grad_scale (clipping); frozen tensors keep their values. */
 int pm_model_update(pm_model *m, float lr, int step, float grad_scale);
 
-/* The AdamW moments, for checkpoints: host copies of m and v (n_params each). */
-int pm_model_get_moments(pm_model *m, float *mdst, float *vdst);
+/* count floats from offset of one of the model's slabs, for writing checkpoints in windows. */
+typedef enum { PM_SLAB_PARAMS, PM_SLAB_ADAM_M, PM_SLAB_ADAM_V } pm_model_slab;
+int pm_model_read_slab(pm_model *m, pm_model_slab slab, size_t offset, float *dst, size_t count);
+/* Writing the AdamW moments back (pm_model_num_trainable each), when a checkpoint is loaded. */
 int pm_model_set_moments(pm_model *m, const float *msrc, const float *vsrc);
 
 #endif

@@ -28,6 +28,14 @@ static int write_all(int fd, const void *p, size_t n) {
     return 0;
 }
 
+int pm_st_fill_memory(void *ctx, size_t offset, float *dst, size_t count) {
+    memcpy(dst, (const float *)ctx + offset, count * sizeof *dst);
+    return 0;
+}
+
+/* Floats staged per write: 16 MiB, so saving needs no memory in proportion to the model. */
+#define WINDOW ((size_t)4 << 20)
+
 int pm_st_write(const char *path, const pm_st_tensor *t, int n, const char *const *meta,
                 int n_meta, char *err, size_t errlen) {
     cJSON *h = cJSON_CreateObject();
@@ -53,8 +61,9 @@ int pm_st_write(const char *path, const pm_st_tensor *t, int n, const char *cons
     size_t jlen = strlen(json), padded = (jlen + 7) & ~(size_t)7; /* data 8-byte aligned */
     char tmp[4096];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    int rc = fd < 0 ? -1 : 0;
+    float *window = malloc(WINDOW * sizeof *window);
+    int fd = window ? open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644) : -1;
+    int rc = fd < 0 ? -1 : 0, fill_failed = 0;
     uint64_t hl = padded;
     unsigned char len8[8];
     for (int i = 0; i < 8; i++) len8[i] = (unsigned char)(hl >> (8 * i));
@@ -64,15 +73,19 @@ int pm_st_write(const char *path, const pm_st_tensor *t, int n, const char *cons
     for (int i = 0; i < n && !rc; i++) {
         size_t count = 1;
         for (int d = 0; d < t[i].ndim; d++) count *= (size_t)t[i].shape[d];
-        rc = write_all(fd, t[i].data, count * 4);
+        for (size_t done = 0; done < count && !rc; done += WINDOW) {
+            size_t k = count - done < WINDOW ? count - done : WINDOW;
+            fill_failed = t[i].fill(t[i].ctx, t[i].offset + done, window, k) != 0;
+            rc = fill_failed ? -1 : write_all(fd, window, k * 4);
+        }
     }
     if (!rc) rc = fsync(fd);
     if (fd >= 0 && close(fd) && !rc) rc = -1;
     if (!rc) rc = rename(tmp, path);
-    if (rc) {
-        snprintf(err, errlen, "writing %s: %s", path, strerror(errno));
-        unlink(tmp);
-    }
+    if (rc && fill_failed) snprintf(err, errlen, "writing %s: reading the tensors from the device failed", path);
+    else if (rc) snprintf(err, errlen, "writing %s: %s", path, window ? strerror(errno) : "out of memory");
+    if (rc) unlink(tmp);
+    free(window);
     free(json);
     return rc;
 }

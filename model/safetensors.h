@@ -10,11 +10,21 @@
 
 #define PM_ST_MAX_DIMS 8 /* the most dimensions a tensor in a file read here may have */
 
+/* Where a tensor's floats come from when it is written: count floats from `offset` of the
+ * source ctx into dst. Sources are read in windows, so a model on a device is written without
+ * a host copy of the whole of it. */
+typedef int (*pm_st_fill)(void *ctx, size_t offset, float *dst, size_t count);
+
 typedef struct {
     const char *name;
-    const float *data;
     int ndim, shape[2];
+    pm_st_fill fill;
+    void *ctx;
+    size_t offset; /* in floats */
 } pm_st_tensor;
+
+/* The source for floats already in host memory: ctx is the const float array. */
+int pm_st_fill_memory(void *ctx, size_t offset, float *dst, size_t count);
 
 /* meta: n_meta key/value pairs (keys at even indices) stored in "__metadata__". */
 int pm_st_write(const char *path, const pm_st_tensor *t, int n, const char *const *meta,

@@ -21,6 +21,7 @@ int pm_upcycle(const pm_tensor *dense_t, int n_dense, const float *dense,
             memset(dst, 0, t->size * sizeof *dst);
             continue;
         }
+        if (t->part == PM_PART_ADAPTERS) continue; /* a fresh adapter (B = 0) adds nothing */
         int expert = t->part == PM_PART_EXPERTS;
         const char *src_name = expert ? t->expert_of : t->name;
         const pm_tensor *s = find(dense_t, n_dense, src_name);

@@ -1,7 +1,8 @@
 /* Upcycling: an MoE model's parameters from a dense model's. Every tensor is copied by name;
  * an expert's tensor (part PM_PART_EXPERTS) becomes a copy of the dense MLP tensor it stands
  * for (its expert_of) plus N(0, noise_std), drawn from (seed, its offset); the router starts at
- * zero. The position embedding may come from a model with more positions: its first rows are
+ * zero. LoRA adapters (PM_PART_ADAPTERS) keep the values `moe` holds on entry (the MoE model's
+ * fresh initialisation, B = 0), and their layer's dense MLP is copied by name. The position embedding may come from a model with more positions: its first rows are
  * taken. With noise 0 and top-1 the MoE model computes exactly what the dense one did. */
 #ifndef POLYMOE_UPCYCLE_H
 #define POLYMOE_UPCYCLE_H

@@ -28,6 +28,25 @@ grep -q '"type":"eval"' straight/metrics.jsonl && ok "final evaluation in metric
 out=$("$pm" generate --checkpoint straight --prompt "def " --tokens 20 2>&1) && [ ${#out} -gt 4 ] \
   && ok "generate samples from the checkpoint" || bad "generate: $out"
 
+# monitoring: per-expert gradient norms and the drop rate (capacity 0.5 drops half the
+# assignments at least), routing summed over both micro-batches of a step, the parameter line
+"$pm" train --out mon --steps 2 $small capacity_factor=0.5 grad_accum=2 > mon.log 2>&1 || bad "monitored run: $(tail -2 mon.log)"
+python3 - mon/metrics.jsonl > mon.txt 2>&1 <<'PY'
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1])]
+params = [o for o in lines if o["type"] == "params"][0]
+train = [o for o in lines if o["type"] == "train"]
+layer = train[-1]["moe"][0]
+N = 4 * 16 * 2  # batch x block x accumulation
+assert params["trainable"] == params["total"] > 0 and params["optimizer_bytes"] == 8 * params["total"], params
+assert len(layer["expert_grad_norm"]) == 4 and all(x >= 0 for x in layer["expert_grad_norm"]), layer
+assert any(x > 0 for x in layer["expert_grad_norm"]), layer
+assert 0.5 <= layer["drop_rate"] < 1, layer["drop_rate"]
+assert all(abs(f * N - round(f * N)) < 1e-6 for f in layer["f"]) and abs(sum(layer["f"]) - 1) < 1e-6, layer["f"]
+print(f"drop rate {layer['drop_rate']:.3f}, expert gradient norms {[round(x, 4) for x in layer['expert_grad_norm']]}")
+PY
+[ $? -eq 0 ] && ok "metrics: $(cat mon.txt)" || bad "metrics: $(tail -3 mon.txt)"
+
 # bad input: expect a non-zero exit, a message containing the pattern, and no sanitizer report
 expect_error() { # name pattern command...
   local name=$1 pattern=$2; shift 2

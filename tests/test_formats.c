@@ -91,7 +91,7 @@ static void test_good_safetensors(void) {
 
     err[0] = 0;
     float w[6] = {1, 2, 3, 4, 5, 6};
-    pm_st_tensor t = {"w", w, 2, {3, 2}};
+    pm_st_tensor t = {"w", 2, {3, 2}, pm_st_fill_memory, w, 0};
     const char *meta[] = {"step", "7"};
     f = pm_st_write(st_path, &t, 1, meta, 1, err, sizeof err) ? NULL : pm_st_open(st_path, err, sizeof err);
     float r[6] = {0};
@@ -99,6 +99,45 @@ static void test_good_safetensors(void) {
               strcmp(pm_st_meta(f, "step"), "7") == 0,
           "safetensors: pm_st_write's file reads back (%s)", err);
     pm_st_close(f);
+}
+
+/* A source of i * 0.5 at float i, so every window's position in the file is checked. */
+static int fill_ramp(void *ctx, size_t offset, float *dst, size_t count) {
+    (void)ctx;
+    for (size_t i = 0; i < count; i++) dst[i] = (float)((offset + i) % 1000003) * 0.5f;
+    return 0;
+}
+
+static int fill_fails(void *ctx, size_t offset, float *dst, size_t count) {
+    (void)ctx, (void)offset, (void)dst, (void)count;
+    return -1;
+}
+
+/* Tensors larger than the writer's 16 MiB window, taken from an offset of their source, land
+ * whole and in order; a source that fails leaves no file. */
+static void test_safetensors_windows(const char *dir) {
+    char path[512], err[300] = "";
+    snprintf(path, sizeof path, "%s/windows.safetensors", dir);
+    enum { N = (4 << 20) * 2 + 7 };
+    pm_st_tensor t[2] = {{"a", 1, {5, 0}, fill_ramp, NULL, 3}, {"b", 1, {N, 0}, fill_ramp, NULL, 11}};
+    pm_st_file *f = pm_st_write(path, t, 2, NULL, 0, err, sizeof err) ? NULL : pm_st_open(path, err, sizeof err);
+    float *r = malloc(N * sizeof *r);
+    int ok = f && r && !pm_st_read(f, "b", r, 1, (size_t[]){N}, err, sizeof err);
+    size_t bad = 0;
+    for (size_t i = 0; ok && i < N; i++) bad += r[i] != (float)((11 + i) % 1000003) * 0.5f;
+    float a[5];
+    ok = ok && !pm_st_read(f, "a", a, 1, (size_t[]){5}, err, sizeof err) && a[0] == 1.5f && a[4] == 3.5f;
+    check(ok && bad == 0, "safetensors: a tensor of %d floats (over two 16 MiB windows) is written from its "
+                          "source in order (%zu wrong; %s)", (int)N, bad, err);
+    pm_st_close(f);
+    free(r);
+    remove(path);
+    t[1].fill = fill_fails;
+    int rc = pm_st_write(path, t, 2, NULL, 0, err, sizeof err);
+    char tmp[600];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    check(rc && strstr(err, "reading the tensors") && access(path, F_OK) != 0 && access(tmp, F_OK) != 0,
+          "safetensors: a source that fails is an error and leaves no file (%s)", err);
 }
 
 #define ENTRY(shape, offsets) "{\"a\":{\"dtype\":\"F32\",\"shape\":" shape ",\"data_offsets\":" offsets "}}"
@@ -214,11 +253,22 @@ static void test_bad_config(void) {
     bad_validate(rows_k, 5, "rows per micro-batch");
     const char *params[] = {"n_embd=16384", "vocab_size=1048576"};
     bad_validate(params, 2, "checkpoints hold at most 2147483647");
+    bad_kv("router_mode=sparse", "neither topk nor dense");
+    bad_json("{\"eval_router_mode\":1}", "wrong type");
+    bad_kv("lr_cycles=0", "outside 1..");
+    const char *lora_dense[] = {"lora_rank=4", "moe_layers="};
+    bad_validate(lora_dense, 2, "adapters are experts");
+    const char *cycles[] = {"steps=100", "warmup_steps=30", "lr_cycles=4"};
+    bad_validate(cycles, 3, "more than a cycle's 25 steps");
+    /* dense routing holds every expert per token: the rows check counts n_experts, not top_k */
+    const char *rows_dense[] = {"batch_size=4096", "block_size=65536", "n_experts=16", "top_k=1", "moe_layers=1",
+                                "router_mode=dense"};
+    bad_validate(rows_dense, 6, "rows per micro-batch");
 }
 
 static void test_good_configs(const char *dir) {
     const char *names[] = {"tiny.json",  "dense.json",          "gpt2-moe.json",        "no-lb.json",
-                           "top2.json", "gpt2-small-moe.json", "gpt2-small-dense.json"};
+                           "top2.json", "gpt2-small-moe.json", "gpt2-small-dense.json", "gpt2-small-lora.json"};
     for (int i = 0; i < (int)(sizeof names / sizeof names[0]); i++) {
         char path[1100], err[512] = "";
         pm_config c;
@@ -252,6 +302,7 @@ int main(int argc, char **argv) {
     snprintf(st_path, sizeof st_path, "%s/t.safetensors", tmp);
     test_good_safetensors();
     test_bad_safetensors();
+    test_safetensors_windows(tmp);
     test_bad_config();
     test_good_configs(argv[1]);
     unlink(st_path);

@@ -1,6 +1,7 @@
 /* Model tests on the CPU backend: the loss at initialisation, the whole backward against
- * finite differences of the whole forward, upcycling (dense == MoE at noise 0, top-1), frozen
- * parts (untouched by updates) and the parameter counts of the tensor table. */
+ * finite differences of the whole forward (dense, full and LoRA experts, top-k and dense
+ * routing), upcycling (dense == MoE at noise 0, top-1), frozen parts and LoRA's frozen base
+ * (untouched by updates, no gradient or optimiser state) and the parameter counts. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,13 +41,18 @@ static void tokens_for(int32_t *tok, int32_t *tgt, int n, int V) {
 static double loss_of(pm_model *m, const int32_t *tok, const int32_t *tgt, int B, int T) {
     float loss = 0;
     pm_model_forward(m, tok, tgt, B, T, -1, &loss);
-    return loss + pm_model_aux_loss(m, NULL, NULL);
+    return loss + pm_model_aux_loss(m, NULL, NULL, NULL);
 }
 
-/* Central differences on a spread of parameters, against the backward's gradient. */
-static void check_model_gradients(pm_backend *be, int moe, int k) {
+/* Central differences on a spread of parameters, against the backward's gradient; `rank` > 0
+ * makes the experts LoRA adapters, `route` is the routing of both passes. */
+static void check_model_gradients(pm_backend *be, int moe, int k, int rank, int route, float entropy_coef) {
     pm_config c;
     tiny(&c, moe, k);
+    c.entropy_coef = entropy_coef;
+    c.lora_rank = rank;
+    c.router_mode = c.eval_router_mode = route;
+    int dense = route == PM_ROUTE_DENSE;
     char err[256];
     int B = 2, T = 8;
     pm_model *m = pm_model_create(be, &c, B, T, err, sizeof err);
@@ -57,16 +63,19 @@ static void check_model_gradients(pm_backend *be, int moe, int k) {
     size_t n = pm_model_num_params(m);
     float *p = malloc(n * 4), *g = malloc(n * 4);
     pm_model_get_params(m, p);
-    /* With top-2, a router that is not all-zero so that tokens spread over the experts.
-     * With top-1 the straight-through gradient reaches the router and everything before it,
-     * where the forward (gate 1) has no slope to compare with; a zero router keeps that
-     * path's contribution zero, so the rest stays comparable. */
+    /* With top-2 or dense routing, a router that is not all-zero so that tokens spread over the
+     * experts. With top-1 the straight-through gradient reaches the router and everything
+     * before it, where the forward (gate 1) has no slope to compare with; a zero router keeps
+     * that path's contribution zero, so the rest stays comparable. Adapters get values too:
+     * a fresh B is zero, which would leave A's gradient zero. */
     const pm_tensor *ts;
     int nt = pm_model_tensors(m, &ts);
-    for (int i = 0; i < nt; i++)
-        if (ts[i].part == PM_PART_ROUTER)
-            for (size_t j = 0; j < ts[i].size; j++)
-                p[ts[i].offset + j] = k > 1 ? 0.5f * sinf((float)j) : 0.0f;
+    for (int i = 0; i < nt; i++) {
+        for (size_t j = 0; ts[i].part == PM_PART_ROUTER && j < ts[i].size; j++)
+            p[ts[i].offset + j] = k > 1 || dense ? 0.5f * sinf((float)j) : 0.0f;
+        for (size_t j = 0; ts[i].part == PM_PART_ADAPTERS && j < ts[i].size; j++)
+            p[ts[i].offset + j] = 0.3f * sinf(1.3f * (float)(ts[i].offset + j));
+    }
     pm_model_set_params(m, p);
     int32_t tok[16], tgt[16];
     tokens_for(tok, tgt, B * T, c.vocab_size);
@@ -79,8 +88,9 @@ static void check_model_gradients(pm_backend *be, int moe, int k) {
     int checked = 0;
     for (int i = 0; i < nt; i++) {
         const pm_tensor *t = &ts[i];
-        /* the straight-through router (k = 1) has no finite-difference gradient */
-        if (k == 1 && t->part == PM_PART_ROUTER) continue;
+        /* the straight-through router (top-1) has no finite-difference gradient; a frozen
+         * tensor has no gradient at all */
+        if ((k == 1 && !dense && t->part == PM_PART_ROUTER) || t->frozen) continue;
         for (size_t j = 0; j < t->size; j += t->size / 3 + 1) {
             size_t at = t->offset + j;
             float keep = p[at], h = 1e-2f;
@@ -99,7 +109,8 @@ static void check_model_gradients(pm_backend *be, int moe, int k) {
     }
     pm_model_set_params(m, p);
     char what[64], detail[96];
-    snprintf(what, sizeof what, "model gradients (%s, top-%d)", moe ? "MoE" : "dense", k);
+    snprintf(what, sizeof what, "model gradients (%s%s, %s%s)", moe ? "MoE" : "dense", rank ? " LoRA" : "",
+             dense ? "dense routing" : k == 1 ? "top-1" : "top-2", entropy_coef > 0 ? ", entropy bonus" : "");
     snprintf(detail, sizeof detail, "%d params, worst relative error %.2e (bound 2e-2)", checked, worst);
     report(worst < 2e-2 && !pm_failed(be), what, detail);
     free(p);
@@ -167,6 +178,22 @@ static void check_initial_loss(pm_backend *be) {
     pm_model_free(m);
 }
 
+/* Three training steps on the tiny batch (B = 2, T = 8), with the parameters before and after. */
+static void train_three_steps(pm_model *m, float *before, float *after, int B, int T) {
+    int32_t tok[16], tgt[16];
+    tokens_for(tok, tgt, B * T, pm_model_config(m)->vocab_size);
+    pm_model_get_params(m, before);
+    for (int step = 1; step <= 3; step++) {
+        float loss, norm;
+        pm_model_zero_grad(m);
+        pm_model_forward(m, tok, tgt, B, T, step, &loss);
+        pm_model_backward(m, B, T, 1.0f);
+        pm_model_grad_norm(m, &norm);
+        pm_model_update(m, 1e-2f, step, 1.0f);
+    }
+    pm_model_get_params(m, after);
+}
+
 /* Attention and layernorms frozen: three training steps leave them bit-identical and move
  * everything else; the frozen groups sit after the trainable ones. */
 static void check_frozen(pm_backend *be) {
@@ -182,18 +209,7 @@ static void check_frozen(pm_backend *be) {
     }
     size_t n = pm_model_num_params(m);
     float *before = malloc(n * 4), *after = malloc(n * 4);
-    pm_model_get_params(m, before);
-    int32_t tok[16], tgt[16];
-    tokens_for(tok, tgt, B * T, c.vocab_size);
-    for (int step = 1; step <= 3; step++) {
-        float loss, norm;
-        pm_model_zero_grad(m);
-        pm_model_forward(m, tok, tgt, B, T, step, &loss);
-        pm_model_backward(m, B, T, 1.0f);
-        pm_model_grad_norm(m, &norm);
-        pm_model_update(m, 1e-2f, step, 1.0f);
-    }
-    pm_model_get_params(m, after);
+    train_three_steps(m, before, after, B, T);
     const pm_tensor *ts;
     int nt = pm_model_tensors(m, &ts), kept = 0, moved = 0, wrong = 0;
     size_t first_frozen = n;
@@ -217,6 +233,42 @@ static void check_frozen(pm_backend *be) {
              moved, wrong);
     report(kept > 0 && moved > 0 && !wrong && !pm_failed(be), "frozen parts keep their weights",
            detail);
+    free(before), free(after);
+    pm_model_free(m);
+}
+
+/* LoRA experts: training (dense routing) moves only adapters and routers; the base is
+ * bit-identical, and gradients and moments exist for the trainable tensors alone. */
+static void check_lora_frozen(pm_backend *be) {
+    pm_config c;
+    tiny(&c, 1, 1);
+    c.lora_rank = 2;
+    c.router_mode = PM_ROUTE_DENSE;
+    char err[256], detail[160];
+    int B = 2, T = 8;
+    pm_model *m = pm_model_create(be, &c, B, T, err, sizeof err);
+    if (!m) {
+        report(0, "LoRA: the base stays frozen", err);
+        return;
+    }
+    size_t n = pm_model_num_params(m), adapters = 0;
+    float *before = malloc(n * 4), *after = malloc(n * 4);
+    train_three_steps(m, before, after, B, T);
+    const pm_tensor *ts;
+    int nt = pm_model_tensors(m, &ts), kept = 0, moved = 0, wrong = 0;
+    for (int i = 0; i < nt; i++) {
+        const pm_tensor *t = &ts[i];
+        int same = memcmp(before + t->offset, after + t->offset, t->size * 4) == 0;
+        int learns = t->part == PM_PART_ADAPTERS || t->part == PM_PART_ROUTER;
+        if (learns) adapters += t->size;
+        wrong += t->frozen == learns || same == learns;
+        kept += same && !learns;
+        moved += !same && learns;
+    }
+    snprintf(detail, sizeof detail, "%d base tensors bit-identical, %d adapter/router tensors moved, %d wrong; "
+             "%zu of %zu parameters have gradients and moments", kept, moved, wrong, pm_model_num_trainable(m), n);
+    report(kept > 0 && moved > 0 && !wrong && pm_model_num_trainable(m) == adapters && !pm_failed(be),
+           "LoRA: the base stays frozen", detail);
     free(before), free(after);
     pm_model_free(m);
 }
@@ -251,9 +303,16 @@ int main(void) {
         return 1;
     }
     check_initial_loss(be);
-    check_model_gradients(be, 0, 1);
-    check_model_gradients(be, 1, 1);
-    check_model_gradients(be, 1, 2);
+    check_model_gradients(be, 0, 1, 0, PM_ROUTE_TOPK, 0);
+    check_model_gradients(be, 1, 1, 0, PM_ROUTE_TOPK, 0);
+    check_model_gradients(be, 1, 2, 0, PM_ROUTE_TOPK, 0);
+    check_model_gradients(be, 1, 2, 0, PM_ROUTE_TOPK, 0.5f);
+    check_model_gradients(be, 1, 1, 0, PM_ROUTE_DENSE, 0);
+    check_model_gradients(be, 1, 1, 3, PM_ROUTE_TOPK, 0);
+    check_model_gradients(be, 1, 2, 3, PM_ROUTE_TOPK, 0);
+    check_model_gradients(be, 1, 1, 3, PM_ROUTE_DENSE, 0);
+    check_model_gradients(be, 1, 1, 3, PM_ROUTE_DENSE, 0.5f);
+    check_lora_frozen(be);
     check_upcycling(be);
     check_frozen(be);
     check_param_counts(be);

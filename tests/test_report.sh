@@ -105,6 +105,31 @@ msg=$("$pm" experiment emergence --scale toy --out study --data corpus/manifest.
 [ $rc -ne 0 ] && grep -q "already holds a study" <<<"$msg" && ok "a second study in the same folder is refused" \
   || bad "second study (exit $rc): $msg"
 
+# the lora-moe study at toy size: LoRA experts train only adapters and routers, are evaluated
+# with both routings, and the runs table shows what each run trained and what it cost
+if "$pm" experiment lora-moe --scale toy --out lstudy --data corpus/manifest.json > lstudy.log 2>&1 \
+  && grep -q '^\[4/4\]' lstudy.log; then ok "toy lora-moe study ran stage by stage"; else bad "toy lora-moe study: $(tail -5 lstudy.log)"; fi
+python3 - > lora.log 2>&1 <<'PY'
+import json, os, sys
+runs = {r: [json.loads(l) for l in open(f"lstudy/{r}/metrics.jsonl")] for r in ("dense", "moe", "lora")}
+params = {r: next(o for o in v if o["type"] == "params") for r, v in runs.items()}
+page = open("lstudy/report/report.html", encoding="utf-8").read()
+lora, moe = params["lora"], params["moe"]
+problems = []
+if not lora["trainable"] < moe["trainable"] / 2: problems.append(f"LoRA trains {lora['trainable']} of {lora['total']}")
+if not lora["optimizer_bytes"] == 8 * lora["trainable"]: problems.append("optimizer bytes are not 2 x 4 x trainable")
+evals = [o for o in runs["lora"] if o["type"] == "eval"]
+if not evals or not all("loss_train_routing" in d for o in evals for d in o["domains"].values()):
+    problems.append("LoRA evaluations lack the training-routing loss")
+cell = "<td>%.0f of %.0f (%.1f%%)</td>" % (lora["trainable"], lora["total"], 100 * lora["trainable"] / lora["total"])
+for need in ("LoRA (rank 8)", "dense in training, top-1 at eval", cell):
+    if need not in page: problems.append("page lacks " + need)
+if not os.path.isfile("lstudy/report/domains_lora_layer0.svg"): problems.append("no LoRA expert x domain heatmap")
+print("; ".join(problems) or f"LoRA trains {lora['trainable']} of {lora['total']} parameters, full experts {moe['trainable']}")
+sys.exit(1 if problems else 0)
+PY
+[ $? -eq 0 ] && ok "lora-moe: $(cat lora.log)" || bad "lora-moe: $(cat lora.log)"
+
 # the page rendered by a real browser must show something
 browser=$(command -v chromium || command -v chromium-browser || true)
 if [ -z "$browser" ]; then

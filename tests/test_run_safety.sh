@@ -101,6 +101,41 @@ ref=$(grep -o '"type":"collapse","step":[0-9]*' col_ref/metrics.jsonl)
   && ok "collapse after a resume at the uninterrupted step (${ref##*:})" || bad "collapse: '$ref' vs '$(grep -o '"type":"collapse[^}]*' col/metrics.jsonl)'"
 same_metrics "collapse run: resumed metrics equal the uninterrupted ones" col_ref col
 
+# LoRA experts (dense routing in training, top-k in eval) with cosine restarts, the entropy
+# bonus and accumulation: a resumed run logs exactly the uninterrupted metrics, `best` is the
+# evaluation with the lowest mean held-out loss in both, and the optimiser state covers the
+# trainable parameters only
+lora="$base moe_layers=1 n_experts=4 lora_rank=2 router_mode=dense eval_router_mode=topk lr_cycles=2 entropy_coef=0.01 grad_accum=2 eval_every=2 checkpoint_every=3"
+"$pm" train --out lora_ref --steps 10 $lora --init-from dense > lora_ref.log 2>&1 || bad "LoRA run: $(tail -2 lora_ref.log)"
+"$pm" train --out lora --steps 10 --stop-after 5 $lora --init-from dense > /dev/null 2>&1
+"$pm" train --out lora --resume > lora.log 2>&1 || bad "LoRA resume: $(tail -2 lora.log)"
+same_metrics "LoRA, restarts, entropy bonus, accumulation: resumed metrics equal the uninterrupted ones" lora_ref lora
+python3 -c '
+import json,sys
+lr={o["step"]: o["lr"] for o in map(json.loads, open(sys.argv[1])) if o["type"] == "train"}
+c=json.load(open(sys.argv[2])); peak=c["lr"]
+close=lambda a, b: abs(a - b) <= 1e-6 * peak
+# two cycles of 5 steps, each warming up over 2: the restart repeats the first cycle
+sys.exit(0 if close(lr[6], lr[1]) and close(lr[7], lr[2]) and close(lr[7], peak) and close(lr[5], peak * c["min_lr_frac"])
+         and lr[8] < lr[7] else 1)' lora_ref/metrics.jsonl lora_ref/config.json \
+  && ok "lr_cycles=2: the schedule restarts with its warmup at step 6" || bad "lr_cycles=2: $(grep -o '"lr":[0-9.e-]*' lora_ref/metrics.jsonl | head -8 | tr '\n' ' ')"
+want=$(python3 -c '
+import json,sys
+evals=[json.loads(l) for l in open(sys.argv[1]) if "\"eval\"" in l]
+best=min(evals, key=lambda o: sum(d["loss"] for d in o["domains"].values()) / len(o["domains"]))
+assert all("loss_train_routing" in d for o in evals for d in o["domains"].values())
+print("step-%07d" % best["step"])' lora_ref/metrics.jsonl)
+[ -n "$want" ] && [ "$(readlink lora_ref/checkpoints/best)" = "$want" ] && [ "$(readlink lora/checkpoints/best)" = "$want" ] \
+  && [ -f lora/checkpoints/best/model.safetensors ] && ok "best points at the lowest mean held-out loss ($want) in both runs" \
+  || bad "best: want '$want', got '$(readlink lora_ref/checkpoints/best)' and '$(readlink lora/checkpoints/best)'"
+python3 -c '
+import json,struct,sys
+b=open(sys.argv[1],"rb").read(); n=struct.unpack("<Q",b[:8])[0]
+m=json.loads(b[8:8+n])["adamw.m"]["shape"][0]
+p=[json.loads(l) for l in open(sys.argv[2]) if "\"params\"" in l][0]
+sys.exit(0 if m == p["trainable"] < p["total"] else 1)' lora/checkpoints/latest/optimizer.safetensors lora/metrics.jsonl \
+  && ok "LoRA: AdamW moments only for the trainable parameters" || bad "LoRA: the optimiser state is not the trainable size"
+
 # bad trainer metadata in the optimizer file: a clear error, nothing on disk changed
 setmeta() { python3 -c '
 import json,struct,sys

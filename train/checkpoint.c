@@ -7,6 +7,7 @@
 #include <ctype.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,9 +49,9 @@ static void remove_tree(const char *dir) {
 }
 
 /* Deletes leftover temporary folders, and step folders older than the KEEP newest up to
- * `current`. Folders past `current` are another timeline's (a resume from an older
+ * `current` except the `best` one. Folders past `current` are another timeline's (a resume from an older
  * checkpoint): they are not counted, so they can never push the new checkpoints out. */
-static void prune(const char *ck, int current) {
+static void prune(const char *ck, int current, int best) {
     DIR *d = opendir(ck);
     if (!d) return;
     int steps[4096], n = 0;
@@ -70,7 +71,7 @@ static void prune(const char *ck, int current) {
     for (int i = 0; i < n; i++) {
         int newer = 0;
         for (int j = 0; j < n; j++) newer += steps[j] > steps[i];
-        if (newer >= KEEP) {
+        if (newer >= KEEP && steps[i] != best) {
             snprintf(name, sizeof name, "step-%07d", steps[i]);
             if (path_join(path, ck, name) == 0) remove_tree(path);
         }
@@ -133,6 +134,10 @@ static int save_hf_config(const char *dir, const pm_config *c, const pm_tokenize
     cJSON_AddNumberToObject(p, "n_experts", moe ? c->n_experts : 0);
     cJSON_AddNumberToObject(p, "top_k", c->top_k);
     cJSON_AddNumberToObject(p, "capacity_factor", c->capacity_factor);
+    cJSON_AddStringToObject(p, "router_mode", c->router_mode == PM_ROUTE_DENSE ? "dense" : "topk");
+    cJSON_AddStringToObject(p, "eval_router_mode", c->eval_router_mode == PM_ROUTE_DENSE ? "dense" : "topk");
+    cJSON_AddNumberToObject(p, "lora_rank", c->lora_rank);
+    cJSON_AddNumberToObject(p, "lora_alpha", c->lora_alpha);
     cJSON_AddStringToObject(p, "tokenizer", pm_tokenizer_kind(tok));
     char *text = cJSON_Print(o), path[PATH_LEN];
     cJSON_Delete(o);
@@ -143,17 +148,26 @@ static int save_hf_config(const char *dir, const pm_config *c, const pm_tokenize
     return rc;
 }
 
-static int save_model(const char *dir, pm_model *m, const pm_tokenizer *tok, float *host, char *err, size_t errlen) {
+/* A slab of the model as a safetensors source, read from the device window by window. */
+typedef struct {
+    pm_model *m;
+    pm_model_slab slab;
+} slab_source;
+
+static int fill_from_slab(void *ctx, size_t offset, float *dst, size_t count) {
+    slab_source *s = ctx;
+    return pm_model_read_slab(s->m, s->slab, offset, dst, count) == PM_OK ? 0 : -1;
+}
+
+static int save_model(const char *dir, pm_model *m, const pm_tokenizer *tok, char *err, size_t errlen) {
     const pm_tensor *ts;
     int n = pm_model_tensors(m, &ts);
     pm_st_tensor *st = malloc(sizeof *st * (size_t)n);
-    if (!st || pm_model_get_params(m, host) != PM_OK) {
-        free(st);
-        snprintf(err, errlen, "reading parameters back failed");
-        return -1;
-    }
+    if (!st) return pm_errorf(err, errlen, "out of host memory");
+    slab_source params = {m, PM_SLAB_PARAMS};
     for (int i = 0; i < n; i++)
-        st[i] = (pm_st_tensor){ts[i].name, host + ts[i].offset, ts[i].ndim, {ts[i].shape[0], ts[i].shape[1]}};
+        st[i] = (pm_st_tensor){ts[i].name, ts[i].ndim, {ts[i].shape[0], ts[i].shape[1]}, fill_from_slab, &params,
+                               ts[i].offset};
     char *cfg = pm_config_to_json(pm_model_config(m)), path[PATH_LEN], record[128];
     tokenizer_record(tok, record, sizeof record);
     const char *meta[] = {"format", "pt", "polymoe_config", cfg, "polymoe_tokenizer", record};
@@ -164,13 +178,8 @@ static int save_model(const char *dir, pm_model *m, const pm_tokenizer *tok, flo
     return rc;
 }
 
-static int save_optimizer(const char *dir, pm_model *m, const pm_train_state *s, float *mv,
-                          char *err, size_t errlen) {
-    size_t n = pm_model_num_params(m);
-    if (pm_model_get_moments(m, mv, mv + n) != PM_OK) {
-        snprintf(err, errlen, "reading optimiser state back failed");
-        return -1;
-    }
+static int save_optimizer(const char *dir, pm_model *m, const pm_train_state *s, char *err, size_t errlen) {
+    int n = (int)pm_model_num_trainable(m); /* frozen tensors have no moments */
     char step[32], data[PM_DATA_STATE_LEN * 24] = "", streak[32], collapsed[32], pending[8],
         bytes[32], path[PATH_LEN];
     snprintf(step, sizeof step, "%d", s->step);
@@ -178,14 +187,19 @@ static int save_optimizer(const char *dir, pm_model *m, const pm_train_state *s,
     snprintf(collapsed, sizeof collapsed, "%d", s->collapsed_at);
     snprintf(pending, sizeof pending, "%d", s->pending_eval);
     snprintf(bytes, sizeof bytes, "%lld", s->metrics_bytes);
+    char best_step[32], best_loss[40];
+    snprintf(best_step, sizeof best_step, "%d", s->best_step);
+    snprintf(best_loss, sizeof best_loss, "%.17g", s->best_step ? s->best_loss : 0.0);
     size_t used = 0;
     for (int i = 0; i < PM_DATA_STATE_LEN; i++)
         used += (size_t)snprintf(data + used, sizeof data - used, "%s%" PRIu64, i ? "," : "", s->data_state[i]);
     const char *meta[] = {"step", step, "data_state", data, "collapse_streak", streak,
-                          "collapsed_at", collapsed, "pending_eval", pending, "metrics_bytes", bytes};
-    pm_st_tensor t[2] = {{"adamw.m", mv, 1, {(int)n, 0}}, {"adamw.v", mv + n, 1, {(int)n, 0}}};
+                          "collapsed_at", collapsed, "pending_eval", pending, "metrics_bytes", bytes,
+                          "best_step", best_step, "best_loss", best_loss};
+    slab_source ms = {m, PM_SLAB_ADAM_M}, vs = {m, PM_SLAB_ADAM_V};
+    pm_st_tensor t[2] = {{"adamw.m", 1, {n, 0}, fill_from_slab, &ms, 0}, {"adamw.v", 1, {n, 0}, fill_from_slab, &vs, 0}};
     if (path_join(path, dir, "optimizer.safetensors")) return -1;
-    return pm_st_write(path, t, 2, meta, 6, err, errlen);
+    return pm_st_write(path, t, 2, meta, 8, err, errlen);
 }
 
 int pm_checkpoint_save(const char *run_dir, pm_model *m, const pm_tokenizer *tok, const pm_train_state *st,
@@ -205,16 +219,10 @@ int pm_checkpoint_save(const char *run_dir, pm_model *m, const pm_tokenizer *tok
         snprintf(err, errlen, "cannot create %s: %s", tmp, strerror(errno));
         return -1;
     }
-    float *host = malloc(pm_model_num_params(m) * 2 * sizeof(float));
-    if (!host) {
-        snprintf(err, errlen, "out of host memory");
-        return -1;
-    }
-    int rc = save_model(tmp, m, tok, host, err, errlen);
-    if (!rc) rc = save_optimizer(tmp, m, st, host, err, errlen);
+    int rc = save_model(tmp, m, tok, err, errlen);
+    if (!rc) rc = save_optimizer(tmp, m, st, err, errlen);
     if (!rc) rc = save_tokenizer_files(tmp, tok, err, errlen);
     if (!rc) rc = save_hf_config(tmp, pm_model_config(m), tok, err, errlen);
-    free(host);
     if (rc) return rc;
     remove_tree(final); /* a re-save of the same step */
     if (fsync_dir(tmp) || rename(tmp, final) || fsync_dir(ck)) {
@@ -226,7 +234,14 @@ int pm_checkpoint_save(const char *run_dir, pm_model *m, const pm_tokenizer *tok
         snprintf(err, errlen, "cannot point %s at %s: %s", link, target, strerror(errno));
         return -1;
     }
-    prune(ck, st->step);
+    if (st->best_step == st->step) {
+        char best_tmp[PATH_LEN], best[PATH_LEN];
+        if (path_join(best_tmp, ck, "best.tmp") || path_join(best, ck, "best")) return pm_errorf(err, errlen, "path too long");
+        unlink(best_tmp);
+        if (symlink(target, best_tmp) || rename(best_tmp, best) || fsync_dir(ck))
+            return pm_errorf(err, errlen, "cannot point %s at %s: %s", best, target, strerror(errno));
+    }
+    prune(ck, st->step, st->best_step);
     return 0;
 }
 
@@ -346,6 +361,17 @@ static int meta_int(const pm_st_file *f, const char *path, const char *key, long
     return 0;
 }
 
+/* A finite decimal number, or `missing` when the key is absent (checkpoints from before it). */
+static int meta_double(const pm_st_file *f, const char *path, const char *key, double missing, double *out,
+                       char *err, size_t errlen) {
+    const char *v = pm_st_meta(f, key);
+    char *end = NULL;
+    *out = v ? strtod(v, &end) : missing;
+    if (v && (!end || end == v || *end || !isfinite(*out)))
+        return pm_errorf(err, errlen, "%s: metadata %s is '%.40s', not a finite number", path, key, v);
+    return 0;
+}
+
 /* The data stream position: PM_DATA_STATE_LEN unsigned decimals separated by commas. */
 static int meta_data_state(const pm_st_file *f, const char *path, uint64_t *state, char *err, size_t errlen) {
     const char *p = pm_st_meta(f, "data_state");
@@ -363,14 +389,18 @@ static int meta_data_state(const pm_st_file *f, const char *path, uint64_t *stat
 }
 
 static int parse_state(const pm_st_file *f, const char *path, pm_train_state *st, char *err, size_t errlen) {
-    long long step, streak, collapsed, pending, bytes;
+    long long step, streak, collapsed, pending, bytes, best_step;
     if (meta_int(f, path, "step", 0, 1000000000, -1, &step, err, errlen) ||
         meta_data_state(f, path, st->data_state, err, errlen) ||
         meta_int(f, path, "collapse_streak", 0, step, 0, &streak, err, errlen) ||
         meta_int(f, path, "collapsed_at", 0, step, 0, &collapsed, err, errlen) ||
         meta_int(f, path, "pending_eval", 0, 1, 0, &pending, err, errlen) ||
-        meta_int(f, path, "metrics_bytes", -1, LLONG_MAX, -1, &bytes, err, errlen))
+        meta_int(f, path, "metrics_bytes", -1, LLONG_MAX, -1, &bytes, err, errlen) ||
+        meta_int(f, path, "best_step", 0, step, 0, &best_step, err, errlen) ||
+        meta_double(f, path, "best_loss", 0.0, &st->best_loss, err, errlen))
         return -1;
+    st->best_step = (int)best_step;
+    if (!best_step) st->best_loss = INFINITY;
     st->step = (int)step;
     st->collapse_streak = (int)streak;
     st->collapsed_at = (int)collapsed;
@@ -383,8 +413,8 @@ static int load_optimizer(const char *path, pm_model *m, pm_train_state *st, cha
                           size_t errlen) {
     pm_st_file *f = pm_st_open(path, err, errlen);
     if (!f) return -1;
-    size_t n = pm_model_num_params(m);
-    float *mv = malloc(n * 2 * sizeof *mv);
+    size_t n = pm_model_num_trainable(m); /* frozen tensors have no moments */
+    float *mv = malloc((n ? n : 1) * 2 * sizeof *mv);
     int rc = -1;
     if (!mv) snprintf(err, errlen, "out of host memory");
     else if (parse_state(f, path, st, err, errlen)) {

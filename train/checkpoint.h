@@ -4,7 +4,8 @@
  * newest. A checkpoint is written into a temporary folder, fsync'd, renamed into place, and
  * only then does `latest` move (an atomic rename of a symlink): a crash at any moment leaves
  * the previous checkpoint intact. The two newest checkpoints up to the one just written are
- * kept. */
+ * kept, and the best one: RUN/checkpoints/best points at the step folder of the lowest mean
+ * held-out loss (a save with st->best_step == st->step moves it there). */
 #ifndef POLYMOE_CHECKPOINT_H
 #define POLYMOE_CHECKPOINT_H
 
@@ -23,6 +24,8 @@ typedef struct {
     int collapse_streak, collapsed_at; /* the collapse detector */
     int pending_eval;                  /* the evaluation of `step` was interrupted: redo it */
     long long metrics_bytes;           /* metrics.jsonl's length when the checkpoint was taken */
+    int best_step;                     /* the step of the lowest mean held-out loss so far (0: none) */
+    double best_loss;                  /* that loss */
 } pm_train_state;
 
 /* Also records the tokenizer (kind, identity, vocabulary size) in model.safetensors and copies

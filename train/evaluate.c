@@ -14,8 +14,8 @@ static size_t target_bytes(const pm_tokenizer *tok, int32_t id) {
     return id == pm_tokenizer_eot(tok) ? 1 : len;
 }
 
-int pm_evaluate(pm_model *model, pm_dataset *data, int step, const pm_eval_output *out, char *err,
-                size_t errlen) {
+int pm_evaluate(pm_model *model, pm_dataset *data, int step, const pm_eval_output *out, double *mean_loss,
+                char *err, size_t errlen) {
     const pm_config *c = pm_model_config(model);
     pm_backend *be = pm_model_backend(model);
     const pm_tokenizer *tok = pm_data_tokenizer(data);
@@ -32,6 +32,9 @@ int pm_evaluate(pm_model *model, pm_dataset *data, int step, const pm_eval_outpu
         snprintf(err, errlen, "evaluation: out of host memory");
         D = nm = 0;
     }
+    /* DyLoRA-MoE's dense-train/sparse-infer: report what the training routing would give too */
+    int both = nm && c->router_mode != c->eval_router_mode;
+    double mean = 0;
     cJSON_AddStringToObject(o, "type", "eval");
     if (step >= 0) cJSON_AddNumberToObject(o, "step", step);
     if (!rc && step >= 0) printf("eval step %d:", step);
@@ -39,7 +42,7 @@ int pm_evaluate(pm_model *model, pm_dataset *data, int step, const pm_eval_outpu
     fflush(stdout); /* shows that an evaluation is under way */
     for (int d = 0; d < D && !rc; d++) {
         size_t avail = pm_data_eval_count(data, d), n = avail < (size_t)c->eval_seqs ? avail : (size_t)c->eval_seqs;
-        double sum = 0;
+        double sum = 0, sum_train = 0;
         size_t tokens = 0, bytes = 0;
         for (size_t s0 = 0; s0 < n && !rc; s0 += (size_t)B) {
             if (out->cancel && *out->cancel) rc = 1; /* a signal: the trainer checkpoints and exits */
@@ -58,17 +61,29 @@ int pm_evaluate(pm_model *model, pm_dataset *data, int step, const pm_eval_outpu
                 pm_model_expert_ids(model, l, ids, b, T);
                 for (int i = 0; i < b * T * k; i++) counts[((size_t)l * E + ids[i]) * D + d]++;
             }
+            if (!both) continue;
+            pm_model_set_eval_routing(model, c->router_mode);
+            int f = pm_model_forward(model, inputs, targets, b, T, -1, NULL);
+            pm_model_set_eval_routing(model, c->eval_router_mode);
+            if (f != PM_OK) break;
+            pm_model_token_losses(model, losses, b, T);
+            for (int i = 0; i < b * T; i++) sum_train += losses[i];
         }
         if (rc) break;
         double loss = tokens ? sum / tokens : 0;
+        mean += loss / D;
         cJSON *x = cJSON_AddObjectToObject(doms, pm_data_domain_name(data, d));
         cJSON_AddNumberToObject(x, "loss", loss);
+        if (both) cJSON_AddNumberToObject(x, "loss_train_routing", tokens ? sum_train / tokens : 0);
         cJSON_AddNumberToObject(x, "ppl", exp(loss));
         cJSON_AddNumberToObject(x, "tokens", (double)tokens);
         cJSON_AddNumberToObject(x, "bytes", (double)bytes);
         cJSON_AddNumberToObject(x, "bits_per_byte", bytes ? sum / bytes / log(2.0) : 0);
         cJSON_AddNumberToObject(x, "unigram_loss", pm_data_unigram_loss(data, d));
-        printf(" %s %.4f (%.3f bits/byte)", pm_data_domain_name(data, d), loss, bytes ? sum / bytes / log(2.0) : 0);
+        printf(" %s %.4f (%.3f bits/byte", pm_data_domain_name(data, d), loss, bytes ? sum / bytes / log(2.0) : 0);
+        if (both) printf("; %s routing %.4f", c->router_mode == PM_ROUTE_DENSE ? "dense" : "top-k",
+                         tokens ? sum_train / tokens : 0);
+        printf(")");
     }
     if (rc >= 0) printf(rc ? " interrupted\n" : "\n");
     fflush(stdout);
@@ -90,6 +105,7 @@ int pm_evaluate(pm_model *model, pm_dataset *data, int step, const pm_eval_outpu
         snprintf(err, errlen, "%s", pm_error(be));
         rc = -1;
     }
+    if (mean_loss) *mean_loss = mean;
     if (!rc && out->fd >= 0) rc = pm_append_json_line(out->fd, out->path, o, err, errlen);
     else cJSON_Delete(o);
     free(inputs);

@@ -35,8 +35,15 @@ static void on_signal(int sig) {
 }
 
 float pm_lr_at(const pm_config *c, int step) {
+    /* lr_cycles cycles of equal length (the last takes the remainder), each a warmup and a
+     * cosine decay: one cycle is the plain schedule, more are restarts */
+    int cycles = c->lr_cycles > 1 ? c->lr_cycles : 1, len = c->steps / cycles;
+    int cycle = len ? (step - 1) / len : 0;
+    if (cycle >= cycles) cycle = cycles - 1;
+    int first = cycle * len, n = cycle == cycles - 1 ? c->steps - first : len;
+    step -= first;
     if (step <= c->warmup_steps) return c->lr * (float)step / (float)(c->warmup_steps ? c->warmup_steps : 1);
-    double t = (double)(step - c->warmup_steps) / (double)(c->steps - c->warmup_steps > 0 ? c->steps - c->warmup_steps : 1);
+    double t = (double)(step - c->warmup_steps) / (double)(n - c->warmup_steps > 0 ? n - c->warmup_steps : 1);
     double min = c->lr * c->min_lr_frac;
     return (float)(min + 0.5 * (c->lr - min) * (1.0 + cos(M_PI * t)));
 }
@@ -60,6 +67,11 @@ typedef struct {
     int collapse_streak;
     int collapsed_at;
     int last_checkpoint;      /* the newest step on disk, 0: none */
+    int best_step;            /* the evaluation with the lowest mean held-out loss (0: none) */
+    double best_loss;
+    float *routing;           /* per MoE layer: router_stats summed over a step's micro-batches */
+    double *dropped;          /* per MoE layer: assignments over capacity in the step */
+    float *expert_norms;      /* per MoE layer and expert: gradient norm */
 } trainer;
 
 static cJSON *double_array(const double *v, int n) {
@@ -72,17 +84,27 @@ static int write_line(trainer *t, cJSON *o, char *err, size_t errlen) {
     return pm_append_json_line(t->metrics, t->metrics_path, o, err, errlen);
 }
 
-/* Routing metrics of every MoE layer from the last forward. */
-static cJSON *moe_metrics(trainer *t, int *collapsed) {
-    const pm_config *c = &t->cfg;
-    int N = c->batch_size * c->block_size, E = c->n_experts;
-    cJSON *layers = cJSON_CreateArray();
-    double f[1024], P[1024];
-    *collapsed = 0;
+/* Adds the last forward's routing statistics to the step's sums. */
+static void add_routing(trainer *t) {
+    int E = t->cfg.n_experts, S = 2 * E + 2;
     for (int i = 0; i < pm_model_n_moe(t->model); i++) {
         const pm_moe_report *r = pm_model_moe_report(t->model, i);
+        for (int j = 0; j < S; j++) t->routing[i * S + j] += r->stats[j];
+        t->dropped[i] += r->dropped;
+    }
+}
+
+/* Routing metrics of every MoE layer over all micro-batches of the step. */
+static cJSON *moe_metrics(trainer *t, int *collapsed) {
+    const pm_config *c = &t->cfg;
+    int N = c->batch_size * c->block_size * c->grad_accum, E = c->n_experts, k = pm_model_last_k(t->model);
+    cJSON *layers = cJSON_CreateArray();
+    double f[1024], P[1024], norms[1024];
+    *collapsed = 0;
+    for (int i = 0; i < pm_model_n_moe(t->model); i++) {
         pm_router_summary s;
-        pm_router_summarise(r->stats, N, E, c->top_k, &s, f, P);
+        pm_router_summarise(t->routing + i * (2 * E + 2), N, E, k, &s, f, P);
+        for (int e = 0; e < E; e++) norms[e] = t->expert_norms[i * E + e];
         cJSON *o = cJSON_CreateObject();
         cJSON_AddNumberToObject(o, "layer", pm_model_moe_layer(t->model, i));
         cJSON_AddItemToObject(o, "f", double_array(f, E));
@@ -91,6 +113,8 @@ static cJSON *moe_metrics(trainer *t, int *collapsed) {
         cJSON_AddNumberToObject(o, "usage_entropy", s.usage_entropy);
         cJSON_AddNumberToObject(o, "max_fraction", s.max_fraction);
         cJSON_AddNumberToObject(o, "dead_experts", s.dead_experts);
+        cJSON_AddItemToObject(o, "expert_grad_norm", double_array(norms, E));
+        if (c->capacity_factor > 0) cJSON_AddNumberToObject(o, "drop_rate", t->dropped[i] / ((double)N * k));
         cJSON_AddItemToArray(layers, o);
         if (pm_router_collapsed(&s, E)) *collapsed = 1;
     }
@@ -100,7 +124,7 @@ static cJSON *moe_metrics(trainer *t, int *collapsed) {
 static int checkpoint(trainer *t, int step, int pending_eval, char *err, size_t errlen) {
     struct stat ms;
     pm_train_state st = {.step = step, .collapse_streak = t->collapse_streak, .collapsed_at = t->collapsed_at,
-                         .pending_eval = pending_eval,
+                         .pending_eval = pending_eval, .best_step = t->best_step, .best_loss = t->best_loss,
                          .metrics_bytes = fstat(t->metrics, &ms) ? -1 : (long long)ms.st_size};
     pm_data_get_state(t->data, st.data_state);
     char inner[600];
@@ -112,42 +136,54 @@ static int checkpoint(trainer *t, int step, int pending_eval, char *err, size_t 
     return 0;
 }
 
-/* Evaluation of `step` into the metrics; 1 when a signal cut it short. */
-static int evaluate(trainer *t, int step, char *err, size_t errlen) {
+/* Evaluation of `step` into the metrics; 1 when a signal cut it short. *best is set when its
+ * mean held-out loss is the lowest so far (the trainer then checkpoints this step as `best`). */
+static int evaluate(trainer *t, int step, int *best, char *err, size_t errlen) {
     pm_eval_output out = {t->metrics, t->metrics_path, &interrupted};
-    return pm_evaluate(t->model, t->data, step, &out, err, errlen);
+    double mean;
+    int rc = pm_evaluate(t->model, t->data, step, &out, &mean, err, errlen);
+    *best = rc == 0 && mean < t->best_loss;
+    if (*best) t->best_step = step, t->best_loss = mean;
+    return rc;
 }
 
 /* One optimiser step; fills the metrics line. */
 static int train_step(trainer *t, int step, cJSON *line, int *collapsed) {
     const pm_config *c = &t->cfg;
     int B = c->batch_size, T = c->block_size;
-    double lm = 0, lb = 0, z = 0;
+    double lm = 0, lb = 0, z = 0, ent = 0;
+    int nm = pm_model_n_moe(t->model);
+    memset(t->routing, 0, sizeof *t->routing * (size_t)nm * (2 * c->n_experts + 2));
+    memset(t->dropped, 0, sizeof *t->dropped * (size_t)nm);
     pm_model_zero_grad(t->model);
     for (int micro = 0; micro < c->grad_accum; micro++) {
         float loss;
-        double lbi, zi;
+        double lbi, zi, enti;
         pm_data_next_batch(t->data, B, t->inputs, t->targets, t->domains);
         /* noise is a function of the step, so a resumed run draws the same */
         if (pm_model_forward(t->model, t->inputs, t->targets, B, T, step - 1, &loss) != PM_OK) return -1;
-        pm_model_aux_loss(t->model, &lbi, &zi);
+        pm_model_aux_loss(t->model, &lbi, &zi, &enti);
+        add_routing(t);
         lm += loss / c->grad_accum;
         lb += lbi / c->grad_accum;
         z += zi / c->grad_accum;
+        ent += enti / c->grad_accum;
         if (pm_model_backward(t->model, B, T, 1.0f / c->grad_accum) != PM_OK) return -1;
     }
     float norm;
     if (pm_model_grad_norm(t->model, &norm) != PM_OK) return -1;
+    if (nm && pm_model_expert_grad_norms(t->model, t->expert_norms) != PM_OK) return -1;
     float scale = c->grad_clip > 0 && norm > c->grad_clip ? c->grad_clip / norm : 1.0f;
     float lr = pm_lr_at(c, step);
     if (pm_model_update(t->model, lr, step, scale) != PM_OK) return -1;
     cJSON_AddStringToObject(line, "type", "train");
     cJSON_AddNumberToObject(line, "step", step);
     cJSON_AddNumberToObject(line, "lr", lr);
-    cJSON_AddNumberToObject(line, "loss", lm + c->lb_coef * lb + c->z_coef * z);
+    cJSON_AddNumberToObject(line, "loss", lm + c->lb_coef * lb + c->z_coef * z - c->entropy_coef * ent);
     cJSON_AddNumberToObject(line, "lm_loss", lm);
     cJSON_AddNumberToObject(line, "lb_loss", lb);
     cJSON_AddNumberToObject(line, "z_loss", z);
+    if (nm) cJSON_AddNumberToObject(line, "router_entropy", ent);
     cJSON_AddNumberToObject(line, "grad_norm", norm);
     cJSON_AddItemToObject(line, "moe", moe_metrics(t, collapsed));
     return 0;
@@ -184,7 +220,11 @@ static int open_all(trainer *t, char *err, size_t errlen) {
     t->targets = malloc(n * sizeof(int32_t));
     t->domains = malloc(n * sizeof(int32_t));
     t->model = pm_model_create(t->be, &t->cfg, t->cfg.batch_size, t->cfg.block_size, inner, sizeof inner);
-    if (!t->model || !t->inputs || !t->targets || !t->domains) {
+    size_t nm = (size_t)pm_config_n_moe(&t->cfg) + 1, E = (size_t)t->cfg.n_experts;
+    t->routing = calloc(nm * (2 * E + 2), sizeof *t->routing);
+    t->dropped = calloc(nm, sizeof *t->dropped);
+    t->expert_norms = calloc(nm * E, sizeof *t->expert_norms);
+    if (!t->model || !t->inputs || !t->targets || !t->domains || !t->routing || !t->dropped || !t->expert_norms) {
         snprintf(err, errlen, "model: %s", t->model ? "out of host memory" : inner);
         return -1;
     }
@@ -200,11 +240,17 @@ static void close_all(trainer *t) {
     free(t->inputs);
     free(t->targets);
     free(t->domains);
+    free(t->routing);
+    free(t->dropped);
+    free(t->expert_norms);
 }
 
 /* Fresh start: the config beside the run, and optionally upcycled weights. */
 static int start_fresh(trainer *t, char *err, size_t errlen) {
     const pm_train_options *o = t->opt;
+    if (!o->init_from && t->cfg.lora_rank)
+        printf("note: lora_rank %d trains adapters over a frozen base, and without --init-from that base is the random "
+               "initialisation\n", t->cfg.lora_rank);
     if (!o->init_from) return 0;
     char step_dir[4096];
     pm_config dense_cfg;
@@ -225,6 +271,7 @@ static int start_fresh(trainer *t, char *err, size_t errlen) {
     float *mp = malloc(pm_model_num_params(t->model) * sizeof(float));
     int rc = dp && mp ? 0 : -1;
     if (!rc) rc = pm_model_get_params(dense, dp) == PM_OK ? 0 : -1;
+    if (!rc) rc = pm_model_get_params(t->model, mp) == PM_OK ? 0 : -1; /* adapters keep their fresh values */
     if (!rc) rc = pm_upcycle(dt, nd, dp, mt, nm, mp, o->upcycle_noise, t->cfg.seed, inner, sizeof inner);
     if (!rc) rc = pm_model_set_params(t->model, mp) == PM_OK ? 0 : -1;
     if (rc) snprintf(err, errlen, "upcycling from %s: %s", o->init_from, inner);
@@ -269,6 +316,8 @@ static int resume(trainer *t, int *start, int *pending_eval, char *err, size_t e
     t->collapse_streak = st.collapse_streak;
     t->collapsed_at = st.collapsed_at;
     t->last_checkpoint = st.step;
+    t->best_step = st.best_step;
+    t->best_loss = st.best_loss;
     struct stat ms;
     if (st.metrics_bytes >= 0 && stat(t->metrics_path, &ms) == 0 && ms.st_size != st.metrics_bytes) {
         if (ms.st_size > st.metrics_bytes && truncate(t->metrics_path, st.metrics_bytes) == 0)
@@ -310,10 +359,29 @@ static int open_outputs(trainer *t, char *err, size_t errlen) {
     return 0;
 }
 
+/* What the model holds and what training it costs, printed and (fresh runs) logged. */
+static int account(trainer *t, int log, char *err, size_t errlen) {
+    size_t total = pm_model_num_params(t->model), trainable = pm_model_num_trainable(t->model);
+    double opt_bytes = 2.0 * trainable * sizeof(float), grad_bytes = (double)trainable * sizeof(float);
+    printf("backend %s (%s), %zu parameters: %zu trainable, %zu frozen, %zu active per token; %d MoE layers\n",
+           pm_backend_kind(t->be), pm_backend_info(t->be)->name, total, trainable, total - trainable,
+           pm_model_active_params(t->model), pm_model_n_moe(t->model));
+    printf("memory: parameters %.1f MiB, gradients %.1f MiB, AdamW moments %.1f MiB; run folder %s\n",
+           total * 4.0 / 1048576, grad_bytes / 1048576, opt_bytes / 1048576, t->opt->out_dir);
+    if (!log) return 0;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "type", "params");
+    cJSON_AddNumberToObject(o, "total", (double)total);
+    cJSON_AddNumberToObject(o, "trainable", (double)trainable);
+    cJSON_AddNumberToObject(o, "frozen", (double)(total - trainable));
+    cJSON_AddNumberToObject(o, "active_per_token", (double)pm_model_active_params(t->model));
+    cJSON_AddNumberToObject(o, "parameter_bytes", total * 4.0);
+    cJSON_AddNumberToObject(o, "gradient_bytes", grad_bytes);
+    cJSON_AddNumberToObject(o, "optimizer_bytes", opt_bytes);
+    return write_line(t, o, err, errlen);
+}
+
 static void print_start(trainer *t) {
-    printf("backend %s (%s), %zu parameters (%zu active per token), %d MoE layers, run folder %s\n",
-           pm_backend_kind(t->be), pm_backend_info(t->be)->name, pm_model_num_params(t->model),
-           pm_model_active_params(t->model), pm_model_n_moe(t->model), t->opt->out_dir);
     printf("tokenizer %s, %d tokens (the model's vocabulary: %d)\n", t->cfg.tokenizer, pm_tokenizer_vocab_size(t->tok),
            t->cfg.vocab_size);
     for (int d = 0; d < pm_data_domains(t->data); d++)
@@ -359,13 +427,13 @@ static pm_status train_loop(trainer *t, int start, char *err, size_t errlen) {
         int end = last || (opt->stop_after && step >= opt->stop_after);
         /* a signal skips the evaluation (and cuts one short): the checkpoint records it as due.
          * --stop-after is a pause, not an end: it evaluates only where the schedule does. */
-        int eval_due = (c->eval_every && step % c->eval_every == 0) || last, eval_done = 0;
+        int eval_due = (c->eval_every && step % c->eval_every == 0) || last, eval_done = 0, best = 0;
         if (!rc && eval_due && !interrupted) {
-            int e = evaluate(t, step, err, errlen);
+            int e = evaluate(t, step, &best, err, errlen);
             if (e < 0) rc = PM_FAILED;
             eval_done = e == 0;
         }
-        if (!rc && ((c->checkpoint_every && step % c->checkpoint_every == 0) || end || interrupted) &&
+        if (!rc && ((c->checkpoint_every && step % c->checkpoint_every == 0) || end || interrupted || best) &&
             checkpoint(t, step, eval_due && !eval_done, err, errlen))
             rc = PM_FAILED;
         if (!rc && interrupted) {
@@ -397,7 +465,7 @@ static pm_status train_loop(trainer *t, int start, char *err, size_t errlen) {
 }
 
 pm_status pm_train(const pm_config *cfg, const pm_train_options *opt, char *err, size_t errlen) {
-    trainer t = {.cfg = *cfg, .opt = opt, .metrics = -1};
+    trainer t = {.cfg = *cfg, .opt = opt, .metrics = -1, .best_loss = INFINITY};
     if (snprintf(t.metrics_path, sizeof t.metrics_path, "%s/metrics.jsonl", opt->out_dir) >=
         (int)sizeof t.metrics_path) {
         snprintf(err, errlen, "run folder path too long");
@@ -418,15 +486,18 @@ pm_status pm_train(const pm_config *cfg, const pm_train_options *opt, char *err,
         (opt->resume ? resume(&t, &start, &pending_eval, err, errlen) : start_fresh(&t, err, errlen)) ||
         open_outputs(&t, err, errlen))
         goto done;
+    if (account(&t, !opt->resume, err, errlen)) goto done;
     print_start(&t);
     interrupted = 0;
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     rc = PM_DONE;
     if (pending_eval) { /* the checkpoint's own evaluation, cut short by a signal last time */
-        int e = evaluate(&t, start, err, errlen);
+        int best, e = evaluate(&t, start, &best, err, errlen);
         if (e == 1) printf("\ninterrupted: the checkpoint of step %d stands as it was\n", start);
         rc = e < 0 ? PM_FAILED : e ? PM_INTERRUPTED : PM_DONE;
+        /* a new best: the checkpoint is written again, as `best` and with its evaluation done */
+        if (!rc && best && checkpoint(&t, start, 0, err, errlen)) rc = PM_FAILED;
     }
     if (!rc) rc = train_loop(&t, start, err, errlen);
 done:

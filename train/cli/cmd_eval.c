@@ -57,7 +57,7 @@ int cmd_eval(int argc, char **argv) {
     int rc = 1;
     if (!data || !m) fprintf(stderr, "polymoe eval: %s\n", err);
     else if (pm_checkpoint_load(step_dir, m, NULL, err, sizeof err) ||
-             pm_evaluate(m, data, pm_checkpoint_step(step_dir), &out, err, sizeof err))
+             pm_evaluate(m, data, pm_checkpoint_step(step_dir), &out, NULL, err, sizeof err))
         fprintf(stderr, "polymoe eval: %s\n", err);
     else rc = 0;
     pm_model_free(m);

@@ -1,4 +1,4 @@
-/* polymoe experiment: the studies polymoe was built for (one so far: emergence). */
+/* polymoe experiment: the studies polymoe was built for (emergence, lora-moe). */
 #include <stdio.h>
 #include <string.h>
 
@@ -6,20 +6,25 @@
 #include "train/report/experiment.h"
 
 static void help(void) {
-    printf("usage: polymoe experiment emergence [--backend NAME] [--out DIR] [--scale toy|default]\n"
-           "                                    [--data MANIFEST]\n\n"
-           "Do experts specialise by domain? Trains, on the default corpus (code, math, prose;\n"
-           "built in data/default on first use) or MANIFEST:\n"
-           "  dense   the dense baseline (configs/dense.json); its early checkpoint is the short\n"
-           "          dense pre-training the MoE runs are upcycled from\n"
+    printf("usage: polymoe experiment emergence|lora-moe [--backend NAME] [--out DIR]\n"
+           "                                              [--scale toy|default] [--data MANIFEST]\n\n"
+           "Both train, on the default corpus (code, math, prose; built in data/default on first\n"
+           "use) or MANIFEST, the dense baseline (configs/dense.json), whose early checkpoint is the\n"
+           "short dense pre-training the MoE runs are upcycled from, and then:\n\n"
+           "emergence: do experts specialise by domain?\n"
            "  moe     upcycled MoE, top-1, load balancing on (configs/tiny.json)\n"
            "  no-lb   the same without load balancing, stopped once routing collapses\n"
-           "  top2    the same with top-2 routing\n"
-           "then writes DIR/report/report.html (see polymoe report --help).\n\n"
+           "  top2    the same with top-2 routing\n\n"
+           "lora-moe: LoRA experts over a frozen base (DyLoRA-MoE) against full experts\n"
+           "  moe     upcycled MoE, top-1, load balancing on (configs/tiny.json)\n"
+           "  lora    8 LoRA experts of rank 8 over the frozen dense model: only adapters and\n"
+           "          routers train; dense routing in training, top-1 at evaluation\n\n"
+           "then writes DIR/report/report.html (see polymoe report --help): held-out loss per\n"
+           "domain, trainable parameters, AdamW memory, tokens/s, expert x domain heatmaps.\n\n"
            "  --backend NAME   cpu, ref, opencl, vulkan, cuda or auto (default cpu)\n"
-           "  --out DIR        the study folder (default runs/emergence); must not hold a study\n"
-           "  --scale S        default: about 3-4 minutes on 2 CPU cores (3.3 measured, the no-LB\n"
-           "                   run going all 300 steps); toy: seconds (tests)\n"
+           "  --out DIR        the study folder (default runs/NAME); must not hold a study\n"
+           "  --scale S        default: about 3-4 minutes on 2 CPU cores for emergence (3.3\n"
+           "                   measured, the no-LB run going all 300 steps); toy: seconds (tests)\n"
            "  --data MANIFEST  another corpus (a manifest, see train/data/data.h)\n");
 }
 
@@ -28,12 +33,14 @@ int cmd_experiment(int argc, char **argv) {
         help();
         return 0;
     }
-    if (argc < 1 || strcmp(argv[0], "emergence") != 0) {
-        if (argc < 1) fprintf(stderr, "polymoe experiment: name the experiment: emergence (see --help)\n");
-        else fprintf(stderr, "polymoe experiment: unknown experiment '%s' (the one there is: emergence)\n", argv[0]);
+    if (argc < 1 || !pm_experiment_known(argv[0])) {
+        if (argc < 1) fprintf(stderr, "polymoe experiment: name the experiment: %s (see --help)\n", pm_experiment_names());
+        else fprintf(stderr, "polymoe experiment: unknown experiment '%s' (there are: %s)\n", argv[0], pm_experiment_names());
         return 2;
     }
-    pm_experiment_options opt = {.backend = "cpu", .out = "runs/emergence", .scale = "default"};
+    char out[300];
+    snprintf(out, sizeof out, "runs/%s", argv[0]);
+    pm_experiment_options opt = {.backend = "cpu", .out = out, .scale = "default"};
     for (int i = 1; i < argc; i++) {
         const char **slot = !strcmp(argv[i], "--backend") ? &opt.backend
                             : !strcmp(argv[i], "--out")   ? &opt.out
@@ -51,7 +58,7 @@ int cmd_experiment(int argc, char **argv) {
         *slot = argv[++i];
     }
     char err[1024];
-    int rc = pm_experiment_emergence(&opt, err, sizeof err);
+    int rc = pm_experiment_run(argv[0], &opt, err, sizeof err);
     if (rc) fprintf(stderr, "polymoe experiment: %s\n", err);
     return rc;
 }

@@ -42,19 +42,37 @@ static const char *const router_settings[] = {"router_noise=1.0", "noise_anneal=
 
 typedef struct {
     const char *name, *what;
-    const char *overrides[3];
+    const char *overrides[4];
     int stop_on_collapse;
 } moe_run;
 
-static const moe_run moe_runs[] = {
-    {"moe", "MoE upcycled from the dense checkpoint, top-1, load balancing", {NULL}, 0},
-    {"no-lb", "the same without load balancing, stopping on collapse", {"lb_coef=0", NULL}, 1},
-    {"top2", "the same as moe with top-2 routing", {"top_k=2", NULL}, 0},
+enum { MAX_MOE_RUNS = 3 };
+
+/* An experiment: MoE runs upcycled from one dense checkpoint, beside the dense baseline. */
+typedef struct {
+    const char *name, *question;
+    moe_run runs[MAX_MOE_RUNS];
+    int n_runs;
+} experiment;
+
+static const experiment experiments[] = {
+    {"emergence", "do experts specialise by domain, and what does load balancing do?",
+     {{"moe", "MoE upcycled from the dense checkpoint, top-1, load balancing", {NULL}, 0},
+      {"no-lb", "the same without load balancing, stopping on collapse", {"lb_coef=0", NULL}, 1},
+      {"top2", "the same as moe with top-2 routing", {"top_k=2", NULL}, 0}},
+     3},
+    /* DyLoRA-MoE's design against full experts: adapters of rank 8 over the frozen dense
+     * model, every adapter trained (dense routing) and one used per token at inference */
+    {"lora-moe", "what do LoRA experts over a frozen base give against full experts, per parameter trained?",
+     {{"moe", "full-expert MoE upcycled from the dense checkpoint, top-1, load balancing", {NULL}, 0},
+      {"lora", "LoRA-expert MoE (rank 8) over the frozen dense checkpoint: dense routing in training, top-1 at eval",
+       {"lora_rank=8", "router_mode=dense", "eval_router_mode=topk", NULL}, 0}},
+     2},
 };
-enum { N_MOE_RUNS = sizeof moe_runs / sizeof moe_runs[0], N_STAGES = N_MOE_RUNS + 2 };
 
 typedef struct {
     const pm_experiment_options *opt;
+    const experiment *ex;
     const scale *sc;
     double started;
     int stage;
@@ -95,7 +113,7 @@ static void run_dir(const study *s, const char *name, char *out, size_t len) {
 }
 
 static void stage(study *s, const char *name, const char *what) {
-    printf("\n[%d/%d] %s: %s (study time so far %.1f min)\n", ++s->stage, N_STAGES, name, what,
+    printf("\n[%d/%d] %s: %s (study time so far %.1f min)\n", ++s->stage, s->ex->n_runs + 2, name, what,
            (now() - s->started) / 60);
     fflush(stdout);
 }
@@ -151,8 +169,8 @@ static pm_status run_study(study *s, char *err, size_t errlen) {
     stage(s, "dense", "the dense baseline up to the checkpoint the MoE runs are upcycled from");
     pm_train_options first = {.stop_after = sc->dense_steps};
     pm_status rc = train(s, "dense", &dense, &first, err, errlen);
-    for (int i = 0; !rc && i < N_MOE_RUNS; i++) {
-        const moe_run *m = &moe_runs[i];
+    for (int i = 0; !rc && i < s->ex->n_runs; i++) {
+        const moe_run *m = &s->ex->runs[i];
         pm_config cfg;
         stage(s, m->name, m->what);
         if (study_config(s, m->overrides, sc->moe_steps, &cfg, err, errlen) || write_upcycle_note(s, m->name, err, errlen))
@@ -167,8 +185,22 @@ static pm_status run_study(study *s, char *err, size_t errlen) {
     return train(s, "dense", &dense, &rest, err, errlen);
 }
 
-pm_status pm_experiment_emergence(const pm_experiment_options *opt, char *err, size_t errlen) {
-    study s = {.opt = opt, .sc = find_scale(opt->scale), .started = now()};
+const char *pm_experiment_names(void) { return "emergence, lora-moe"; }
+
+static const experiment *find_experiment(const char *name) {
+    for (size_t i = 0; i < sizeof experiments / sizeof experiments[0]; i++)
+        if (!strcmp(experiments[i].name, name)) return &experiments[i];
+    return NULL;
+}
+
+int pm_experiment_known(const char *name) { return find_experiment(name) != NULL; }
+
+pm_status pm_experiment_run(const char *name, const pm_experiment_options *opt, char *err, size_t errlen) {
+    study s = {.opt = opt, .ex = find_experiment(name), .sc = find_scale(opt->scale), .started = now()};
+    if (!s.ex) {
+        snprintf(err, errlen, "unknown experiment '%s' (%s)", name, pm_experiment_names());
+        return PM_FAILED;
+    }
     if (!s.sc) {
         snprintf(err, errlen, "unknown scale '%s' (toy or default)", opt->scale);
         return PM_FAILED;
@@ -184,22 +216,24 @@ pm_status pm_experiment_emergence(const pm_experiment_options *opt, char *err, s
         snprintf(err, errlen, "cannot create %s: %s", opt->out, strerror(errno));
         return PM_FAILED;
     }
-    printf("emergence study, scale %s: dense baseline of %d steps; MoE runs of %d steps upcycled from its "
+    printf("%s study (%s), scale %s: dense baseline of %d steps; MoE runs of %d steps upcycled from its "
            "step %d; folder %s\n",
-           s.sc->name, s.sc->dense_steps + s.sc->moe_steps, s.sc->moe_steps, s.sc->dense_steps, opt->out);
+           s.ex->name, s.ex->question, s.sc->name, s.sc->dense_steps + s.sc->moe_steps, s.sc->moe_steps,
+           s.sc->dense_steps, opt->out);
     pm_status rc = run_study(&s, err, errlen);
     if (rc) return rc;
 
-    char dirs[N_MOE_RUNS + 1][1024], report_dir[1024];
-    const char *runs[N_MOE_RUNS + 1];
+    int n = s.ex->n_runs;
+    char dirs[MAX_MOE_RUNS + 1][1024], report_dir[1024];
+    const char *runs[MAX_MOE_RUNS + 1];
     run_dir(&s, "dense", dirs[0], sizeof dirs[0]);
-    for (int i = 0; i < N_MOE_RUNS; i++) run_dir(&s, moe_runs[i].name, dirs[i + 1], sizeof dirs[i + 1]);
-    for (int i = 0; i <= N_MOE_RUNS; i++) runs[i] = dirs[i];
+    for (int i = 0; i < n; i++) run_dir(&s, s.ex->runs[i].name, dirs[i + 1], sizeof dirs[i + 1]);
+    for (int i = 0; i <= n; i++) runs[i] = dirs[i];
     run_dir(&s, "report", report_dir, sizeof report_dir);
     printf("\nwriting the report (study time so far %.1f min)\n", (now() - s.started) / 60);
     fflush(stdout);
     pm_report_options ro = {.backend = opt->backend, .panels = 5};
-    if (pm_report_write(runs, N_MOE_RUNS + 1, report_dir, &ro, err, errlen)) return PM_FAILED;
+    if (pm_report_write(runs, n + 1, report_dir, &ro, err, errlen)) return PM_FAILED;
     printf("study finished in %.1f min; report: %s/report.html\n", (now() - s.started) / 60, report_dir);
     return PM_DONE;
 }

@@ -1,4 +1,5 @@
-/* The emergence study: do experts specialise by domain, and what does load balancing do?
+/* The studies polymoe runs end to end. The emergence study: do experts specialise by domain,
+ * and what does load balancing do?
  *
  * In the study folder, on one corpus (default: the default corpus of code, math and prose):
  *   dense   the dense baseline (configs/dense.json: tiny.json without MoE layers), trained
@@ -10,6 +11,11 @@
  *   no-lb   the same without the load-balancing loss (lb_coef=0), stopped once routing
  *           collapses (--stop-on-collapse).
  *   top2    the same as moe with top-2 routing.
+ * The lora-moe study: what do LoRA experts over a frozen base (DyLoRA-MoE) give against full
+ * experts? The same dense baseline, and upcycled from the same checkpoint:
+ *   moe     full experts as above;
+ *   lora    LoRA experts of rank 8 over the frozen dense model, dense routing in training and
+ *           top-1 at evaluation; only adapters and routers train.
  * The MoE runs share router noise (annealed) that breaks the ties of the zero router; then
  * report/ gets the report of the four runs (report.h). */
 #ifndef POLYMOE_EXPERIMENT_H
@@ -26,7 +32,11 @@ typedef struct {
     const char *data;    /* a corpus manifest, NULL: the default corpus (built on first use) */
 } pm_experiment_options;
 
-/* Runs the study and writes its report: PM_DONE, PM_INTERRUPTED, or PM_FAILED with err filled. */
-pm_status pm_experiment_emergence(const pm_experiment_options *opt, char *err, size_t errlen);
+/* The experiments there are, as a comma-separated list, and whether `name` is one. */
+const char *pm_experiment_names(void);
+int pm_experiment_known(const char *name);
+/* Runs the study `name` and writes its report: PM_DONE, PM_INTERRUPTED, or PM_FAILED with err
+ * filled. */
+pm_status pm_experiment_run(const char *name, const pm_experiment_options *opt, char *err, size_t errlen);
 
 #endif

@@ -104,8 +104,9 @@ static void runs_table(report *rp) {
     const pm_run *ref = NULL;
     for (int i = 0; i < rp->n && !ref; i++)
         if (rp->runs[i].D) ref = &rp->runs[i];
-    fprintf(f, "<h2>Runs</h2>\n<table><tr><th>run</th><th>MoE layers</th><th>experts</th><th>top-k</th>"
-               "<th>lb_coef</th><th>router noise</th><th>steps</th><th>stopped on collapse</th>");
+    fprintf(f, "<h2>Runs</h2>\n<table><tr><th>run</th><th>MoE layers</th><th>experts</th><th>routing</th>"
+               "<th>lb_coef</th><th>router noise</th><th>steps</th><th>stopped on collapse</th>"
+               "<th>trainable parameters</th><th>AdamW state</th><th>tokens/s (median)</th>");
     for (int d = 0; ref && d < ref->D; d++) {
         fprintf(f, "<th>held-out loss: ");
         text(rp, ref->domain[d]);
@@ -119,9 +120,19 @@ static void runs_table(report *rp) {
         fprintf(f, "<tr><td><span style=\"color:%s\">&#9632;</span> ", pm_colour_category(i));
         text(rp, r->name);
         fprintf(f, "</td><td>%s</td>", layers);
+        char train_mode[16], eval_mode[16], routing[64];
+        snprintf(train_mode, sizeof train_mode, "top-%d", r->cfg.top_k);
+        snprintf(eval_mode, sizeof eval_mode, "top-%d", r->cfg.top_k);
+        if (r->cfg.router_mode == PM_ROUTE_DENSE) snprintf(train_mode, sizeof train_mode, "dense");
+        if (r->cfg.eval_router_mode == PM_ROUTE_DENSE) snprintf(eval_mode, sizeof eval_mode, "dense");
+        if (strcmp(train_mode, eval_mode)) snprintf(routing, sizeof routing, "%s in training, %s at eval", train_mode, eval_mode);
+        else snprintf(routing, sizeof routing, "%s", train_mode);
+        if (r->n_moe && r->cfg.lora_rank)
+            fprintf(f, "<td>%d LoRA (rank %d)</td>", r->cfg.n_experts, r->cfg.lora_rank);
+        else if (r->n_moe)
+            fprintf(f, "<td>%d</td>", r->cfg.n_experts);
         if (r->n_moe)
-            fprintf(f, "<td>%d</td><td>%d</td><td>%g</td><td>%g</td>", r->cfg.n_experts, r->cfg.top_k, r->cfg.lb_coef,
-                    r->cfg.router_noise);
+            fprintf(f, "<td>%s</td><td>%g</td><td>%g</td>", routing, r->cfg.lb_coef, r->cfg.router_noise);
         else
             fprintf(f, "<td>-</td><td>-</td><td>-</td><td>-</td>");
         fprintf(f, "<td>");
@@ -130,6 +141,13 @@ static void runs_table(report *rp) {
         fprintf(f, "</td><td>%s", r->collapse_step ? "" : "no");
         if (r->collapse_step) fprintf(f, "at step %d", r->collapse_step);
         fprintf(f, "</td>");
+        if (r->params > 0)
+            fprintf(f, "<td>%.0f of %.0f (%.1f%%)</td><td>%.2f MiB</td>", r->trainable, r->params,
+                    100 * r->trainable / r->params, r->optimizer_bytes / 1048576);
+        else
+            fprintf(f, "<td>-</td><td>-</td>");
+        double tps = pm_run_tokens_per_s(r);
+        fprintf(f, tps > 0 ? "<td>%.0f</td>" : "<td>-</td>", tps);
         for (int d = 0; ref && d < ref->D; d++) {
             double v = r->evals.n && d < r->D ? r->evals.loss[(r->evals.n - 1) * PM_MAX_DOMAINS + d] : NAN;
             fprintf(f, isfinite(v) ? "<td>%.3f</td>" : "<td>-</td>", v);
@@ -137,14 +155,15 @@ static void runs_table(report *rp) {
         fprintf(f, "</tr>\n");
     }
     if (ref) {
-        fprintf(f, "<tr><td>unigram baseline</td><td colspan=\"7\"></td>");
+        fprintf(f, "<tr><td>unigram baseline</td><td colspan=\"10\"></td>");
         for (int d = 0; d < ref->D; d++) fprintf(f, "<td>%.3f</td>", ref->unigram_loss[d]);
         fprintf(f, "</tr>\n");
     }
     fprintf(f, "</table>\n<p class=\"note\">Losses in nats per byte at each run's last evaluation. A run "
                "marked <i>N dense + M</i> was upcycled from a dense checkpoint of step N (every expert a "
                "copy of the dense MLP plus noise, the router at zero) and then trained M steps; the "
-               "figures draw it from step N on.</p>\n");
+               "figures draw it from step N on. Held-out losses use the evaluation routing; a run trained "
+               "with other routing also logs the loss under it (loss_train_routing in metrics.jsonl).</p>\n");
 }
 
 static void loss_section(report *rp) {

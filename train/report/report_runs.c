@@ -33,6 +33,7 @@ static void add_train(pm_run *r, const cJSON *o) {
     int i = t->n = keep_before(t->step, t->n, number(o, "step")), nm = r->n_moe;
     t->step[i] = number(o, "step");
     t->lm_loss[i] = number(o, "lm_loss");
+    t->tokens_per_s[i] = number(o, "tokens_per_s");
     const cJSON *moe = cJSON_GetObjectItemCaseSensitive(o, "moe");
     for (int l = 0; l < nm; l++) {
         const cJSON *x = cJSON_GetArrayItem(moe, l);
@@ -86,6 +87,7 @@ static int alloc_series(pm_run *r, int lines) {
     pm_run_evals *ev = &r->evals;
     t->step = calloc(n, sizeof(double));
     t->lm_loss = calloc(n, sizeof(double));
+    t->tokens_per_s = calloc(n, sizeof(double));
     t->router_entropy = calloc(n * nm, sizeof(double));
     t->usage_entropy = calloc(n * nm, sizeof(double));
     t->max_fraction = calloc(n * nm, sizeof(double));
@@ -93,7 +95,7 @@ static int alloc_series(pm_run *r, int lines) {
     ev->step = calloc(n, sizeof(double));
     ev->loss = calloc(n * PM_MAX_DOMAINS, sizeof(double));
     ev->counts = calloc(n * nm * (size_t)r->cfg.n_experts * PM_MAX_DOMAINS, sizeof(double));
-    return t->step && t->lm_loss && t->router_entropy && t->usage_entropy && t->max_fraction &&
+    return t->step && t->lm_loss && t->tokens_per_s && t->router_entropy && t->usage_entropy && t->max_fraction &&
                    t->dead_experts && ev->step && ev->loss && ev->counts
                ? 0
                : -1;
@@ -133,6 +135,10 @@ static int read_metrics(pm_run *r, char *err, size_t errlen) {
             }
         } else if (!strcmp(type->valuestring, "collapse")) {
             r->collapse_step = (int)number(o, "step");
+        } else if (!strcmp(type->valuestring, "params")) {
+            r->params = number(o, "total");
+            r->trainable = number(o, "trainable");
+            r->optimizer_bytes = number(o, "optimizer_bytes");
         }
         cJSON_Delete(o);
     }
@@ -178,10 +184,27 @@ int pm_run_load(pm_run *r, const char *dir, char *err, size_t errlen) {
     return 0;
 }
 
+static int by_value(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+double pm_run_tokens_per_s(const pm_run *r) {
+    double *v = malloc(sizeof *v * (size_t)(r->train.n + 1));
+    int n = 0;
+    for (int i = 0; v && i < r->train.n; i++)
+        if (isfinite(r->train.tokens_per_s[i])) v[n++] = r->train.tokens_per_s[i];
+    if (n) qsort(v, (size_t)n, sizeof *v, by_value);
+    double median = n ? (n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2])) : 0;
+    free(v);
+    return median;
+}
+
 void pm_run_free(pm_run *r) {
     pm_run_train *t = &r->train;
     free(t->step);
     free(t->lm_loss);
+    free(t->tokens_per_s);
     free(t->router_entropy);
     free(t->usage_entropy);
     free(t->max_fraction);

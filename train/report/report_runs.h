@@ -14,7 +14,7 @@
 /* Logged training steps; the routing fields are [n][n_moe]. */
 typedef struct {
     int n;
-    double *step, *lm_loss;
+    double *step, *lm_loss, *tokens_per_s;
     double *router_entropy, *usage_entropy, *max_fraction, *dead_experts;
 } pm_run_train;
 
@@ -34,6 +34,7 @@ typedef struct {
     double unigram_loss[PM_MAX_DOMAINS], eval_tokens[PM_MAX_DOMAINS];
     int collapse_step;      /* the step a --stop-on-collapse run stopped at; 0: none */
     int dense_steps;        /* dense training before step 1 (upcycled runs); 0: none */
+    double params, trainable, optimizer_bytes; /* the run's "params" line; 0: none logged */
     pm_run_train train;
     pm_run_evals evals;
 } pm_run;
@@ -41,6 +42,9 @@ typedef struct {
 /* Reads the run in dir; -1 with err when its config or metrics are missing or malformed. */
 int pm_run_load(pm_run *r, const char *dir, char *err, size_t errlen);
 void pm_run_free(pm_run *r);
+
+/* The median training throughput over the logged steps (tokens/s), 0 when none. */
+double pm_run_tokens_per_s(const pm_run *r);
 
 /* The counts of evaluation i, MoE layer l: [E][D]. */
 const double *pm_run_counts(const pm_run *r, int i, int l);
