@@ -11,6 +11,7 @@
 
 #include "train/data/data.h"
 #include "train/data/mathgen.h"
+#include "train/data/ngram.h"
 #include "train/tokenizer/tokenizer.h"
 
 #define BYTE_EOT 256 /* the byte tokenizer's end-of-text */
@@ -229,7 +230,28 @@ static void test_split_and_packing(pm_dataset *ds) {
         check(same, "%s: the %zu eval sequences are the eval stream cut every T+1 tokens", name, n_eval);
         double h = pm_data_unigram_loss(ds, d);
         check(h > 0.5 && h < log(BYTE_EOT + 1), "%s: unigram loss %.3f nats in (0.5, ln 257)", name, h);
+        double g = pm_data_ngram_loss(ds, d);
+        size_t nt, ne;
+        const int32_t *tr = pm_data_stream(ds, d, 0, &nt), *ev = pm_data_stream(ds, d, 1, &ne);
+        check(g == pm_ngram_heldout_loss(tr, nt, ev, ne, BYTE_EOT + 1) && g > 0,
+              "%s: the trigram baseline (%.3f nats) is the one fitted on this train split and scored on eval", name, g);
     }
+}
+
+/* The Kneser-Ney trigram against an independent computation (Python, with the definition in
+ * ngram.h and a check that every context's probabilities sum to 1), on streams with unseen
+ * contexts and an unseen token; and a stream that repeats itself is nearly free to predict. */
+static void test_ngram(void) {
+    int32_t train[200], eval[50];
+    for (int i = 0; i < 200; i++) train[i] = i % 11 ? (i * i + 3 * i) % 5 : 6;
+    for (int i = 0; i < 50; i++) eval[i] = (i * i + 2 * i) % 7;
+    double loss = pm_ngram_heldout_loss(train, 200, eval, 50, 7), want = 2.3406337718071586;
+    check(fabs(loss - want) < 1e-12 * want, "ngram: held-out loss %.16g, the reference's %.16g", loss, want);
+    int32_t cycle[300];
+    for (int i = 0; i < 300; i++) cycle[i] = i % 3;
+    double easy = pm_ngram_heldout_loss(cycle, 300, cycle, 300, 3);
+    check(easy < 0.01, "ngram: a stream that repeats itself costs %.4f nats per token", easy);
+    check(isnan(pm_ngram_heldout_loss(cycle, 2, cycle, 300, 3)), "ngram: a train stream of 2 tokens has no trigram");
 }
 
 /* ---- batches ---- */
@@ -670,6 +692,7 @@ int main(void) {
     test_garbage();
     test_tokenizer();
     test_mathgen();
+    test_ngram();
     cleanup();
     for (int d = 0; d < 3; d++)
         for (int i = 0; i < known[d].n; i++) free(known[d].docs[i]);

@@ -80,6 +80,7 @@ int pm_evaluate(pm_model *model, pm_dataset *data, int step, const pm_eval_outpu
         cJSON_AddNumberToObject(x, "bytes", (double)bytes);
         cJSON_AddNumberToObject(x, "bits_per_byte", bytes ? sum / bytes / log(2.0) : 0);
         cJSON_AddNumberToObject(x, "unigram_loss", pm_data_unigram_loss(data, d));
+        cJSON_AddNumberToObject(x, "ngram_loss", pm_data_ngram_loss(data, d));
         printf(" %s %.4f (%.3f bits/byte", pm_data_domain_name(data, d), loss, bytes ? sum / bytes / log(2.0) : 0);
         if (both) printf("; %s routing %.4f", c->router_mode == PM_ROUTE_DENSE ? "dense" : "top-k",
                          tokens ? sum_train / tokens : 0);

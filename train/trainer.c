@@ -385,9 +385,11 @@ static void print_start(trainer *t) {
     printf("tokenizer %s, %d tokens (the model's vocabulary: %d)\n", t->cfg.tokenizer, pm_tokenizer_vocab_size(t->tok),
            t->cfg.vocab_size);
     for (int d = 0; d < pm_data_domains(t->data); d++)
-        printf("  domain %-8s train %zu tokens (%zu docs), eval %zu tokens (%zu docs), unigram loss %.3f\n",
+        printf("  domain %-8s train %zu tokens (%zu docs), eval %zu tokens (%zu docs), unigram loss %.3f, "
+               "trigram %.3f\n",
                pm_data_domain_name(t->data, d), pm_data_tokens(t->data, d, 0), pm_data_documents(t->data, d, 0),
-               pm_data_tokens(t->data, d, 1), pm_data_documents(t->data, d, 1), pm_data_unigram_loss(t->data, d));
+               pm_data_tokens(t->data, d, 1), pm_data_documents(t->data, d, 1), pm_data_unigram_loss(t->data, d),
+               pm_data_ngram_loss(t->data, d));
 }
 
 /* Runs steps start+1.. until the last step, a stop condition, a signal or an error. */

@@ -42,6 +42,7 @@
 #include "backends/pm_rng.h"
 #include "train/util/error_text.h"
 #include "train/util/files.h"
+#include "train/data/ngram.h"
 #include "train/data/token_cache.h"
 
 #define MANIFEST_MAX_BYTES ((size_t)1 << 20)
@@ -63,7 +64,7 @@ typedef struct {
     split part[2];        /* TRAIN, EVAL */
     size_t *order;        /* the current epoch's order of the train sequences */
     uint64_t order_epoch; /* the epoch `order` belongs to (UINT64_MAX: none yet) */
-    double unigram;
+    double unigram, ngram;
 } domain;
 
 struct pm_dataset {
@@ -368,6 +369,8 @@ static int split_domain(domain *dom, const doc_list *docs, int d, const pm_data_
     dom->order_epoch = UINT64_MAX;
     dom->unigram = unigram_entropy(dom->part[TRAIN].tokens, dom->part[TRAIN].n_tokens,
                                    pm_tokenizer_vocab_size(opt->tokenizer));
+    dom->ngram = pm_ngram_heldout_loss(dom->part[TRAIN].tokens, dom->part[TRAIN].n_tokens, dom->part[EVAL].tokens,
+                                       dom->part[EVAL].n_tokens, pm_tokenizer_vocab_size(opt->tokenizer));
     return 0;
 }
 
@@ -493,6 +496,7 @@ const int32_t *pm_data_stream(const pm_dataset *ds, int d, int eval, size_t *n_t
 }
 
 double pm_data_unigram_loss(const pm_dataset *ds, int d) { return ds->dom[d].unigram; }
+double pm_data_ngram_loss(const pm_dataset *ds, int d) { return ds->dom[d].ngram; }
 
 void pm_data_print_summary(const pm_dataset *ds, FILE *out) {
     for (int d = 0; d < ds->n_domains; d++)

@@ -64,6 +64,9 @@ const int32_t *pm_data_stream(const pm_dataset *ds, int d, int eval, size_t *n_t
 /* Unigram entropy of domain d's train split in nats per token: the loss of a model that
  * knows only token frequencies, the baseline an eval loss must beat. */
 double pm_data_unigram_loss(const pm_dataset *ds, int d);
+/* The held-out loss (nats per token) of a Kneser-Ney trigram fitted on domain d's train split
+ * (train/data/ngram.h): the n-gram baseline. */
+double pm_data_ngram_loss(const pm_dataset *ds, int d);
 
 /* One line per domain: documents and tokens of the train and eval splits. */
 void pm_data_print_summary(const pm_dataset *ds, FILE *out);

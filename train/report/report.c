@@ -157,9 +157,11 @@ static void runs_table(report *rp) {
     if (ref) {
         fprintf(f, "<tr><td>unigram baseline</td><td colspan=\"10\"></td>");
         for (int d = 0; d < ref->D; d++) fprintf(f, "<td>%.3f</td>", ref->unigram_loss[d]);
+        fprintf(f, "</tr>\n<tr><td>trigram baseline (Kneser-Ney, fitted on the train split)</td><td colspan=\"10\"></td>");
+        for (int d = 0; d < ref->D; d++) fprintf(f, isfinite(ref->ngram_loss[d]) ? "<td>%.3f</td>" : "<td>-</td>", ref->ngram_loss[d]);
         fprintf(f, "</tr>\n");
     }
-    fprintf(f, "</table>\n<p class=\"note\">Losses in nats per byte at each run's last evaluation. A run "
+    fprintf(f, "</table>\n<p class=\"note\">Losses in nats per token (per byte with the byte tokenizer) at each run's last evaluation. A run "
                "marked <i>N dense + M</i> was upcycled from a dense checkpoint of step N (every expert a "
                "copy of the dense MLP plus noise, the router at zero) and then trained M steps; the "
                "figures draw it from step N on. Held-out losses use the evaluation routing; a run trained "
@@ -172,8 +174,9 @@ static void loss_section(report *rp) {
     figure(rp, "loss_train.svg", pm_figure_train_loss(path_in(rp, "loss_train.svg", path, sizeof path), rp->runs, rp->n),
            "Training loss of every run (the language-model loss of each logged training batch).");
     figure(rp, "loss_eval.svg", pm_figure_eval_loss(path_in(rp, "loss_eval.svg", path, sizeof path), rp->runs, rp->n),
-           "Held-out loss per domain at every evaluation, against the domain's unigram loss (a model "
-           "that knows only byte frequencies).");
+           "Held-out loss per domain at every evaluation, against two baselines fitted on the same "
+           "training split (dashed grey): the unigram loss (a model that knows only token frequencies, "
+           "upper line) and a Kneser-Ney trigram (lower line, where the panel reaches it).");
 }
 
 static void domain_section(report *rp, int panels) {

@@ -106,7 +106,7 @@ int pm_figure_train_loss(const char *path, const pm_run *runs, int n) {
     value_range(all, total, 0.97, &c.ymin, &c.ymax);
     if (pm_svg_open(&s, path, WIDTH, 380)) return free(all), free(x), -1;
     pm_chart_axes(&s, &c, "Training loss (language-model loss of each logged step)", step_label(runs, n),
-                  "loss (nats per byte)");
+                  "loss (nats per token)");
     mark_upcycling(&s, &c, runs, n);
     for (int i = 0; i < n; i++) {
         global_steps(&runs[i], runs[i].train.step, runs[i].train.n, x);
@@ -136,15 +136,20 @@ int pm_figure_eval_loss(const char *path, const pm_run *runs, int n) {
     double gap = 44, pw = (WIDTH - MARGIN_L - MARGIN_R - LEGEND_W - gap * (D - 1)) / D;
     pm_chart c = {MARGIN_L, 34, pw, 260, 0, last_step(runs, n), 0, 0};
     value_range(all, m, 0.97, &c.ymin, &c.ymax);
-    for (int d = 0; d < D; d++) c.ymin = fmin(c.ymin, floor(ref->unigram_loss[d] * 0.95 * 10) / 10);
+    /* both baselines inside the panels: the unigram above the runs, the trigram often below */
+    for (int d = 0; d < D; d++) {
+        c.ymax = fmax(c.ymax, ceil(ref->unigram_loss[d] * 1.03 * 10) / 10);
+        if (isfinite(ref->ngram_loss[d])) c.ymin = fmin(c.ymin, floor(ref->ngram_loss[d] * 0.95 * 10) / 10);
+    }
     pm_svg s;
     if (pm_svg_open(&s, path, WIDTH, 340)) return free(all), free(x), free(y), -1;
     for (int d = 0; d < D; d++) {
         char title[96];
         snprintf(title, sizeof title, "Held-out loss: %s", ref->domain[d]);
         c.left = MARGIN_L + d * (pw + gap);
-        pm_chart_axes(&s, &c, title, d == D / 2 ? step_label(runs, n) : NULL, d ? NULL : "loss (nats per byte)");
+        pm_chart_axes(&s, &c, title, d == D / 2 ? step_label(runs, n) : NULL, d ? NULL : "loss (nats per token)");
         pm_chart_hline(&s, &c, ref->unigram_loss[d], GREY, "unigram");
+        if (isfinite(ref->ngram_loss[d])) pm_chart_hline(&s, &c, ref->ngram_loss[d], GREY, "trigram");
         for (int i = 0; i < n; i++) {
             const pm_run *r = &runs[i];
             int rd = -1; /* the same domain in this run, by name */

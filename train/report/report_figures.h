@@ -10,7 +10,8 @@
 
 /* Training LM loss of every run. */
 int pm_figure_train_loss(const char *path, const pm_run *runs, int n);
-/* Held-out loss per domain (one panel each, shared axes) against the unigram baseline. */
+/* Held-out loss per domain (one panel each, shared axes) against the unigram and trigram
+ * baselines. */
 int pm_figure_eval_loss(const char *path, const pm_run *runs, int n);
 /* Router entropy and expert-usage entropy per MoE layer against ln E. */
 int pm_figure_entropy(const char *path, const pm_run *runs, int n);

@@ -31,7 +31,7 @@ typedef struct {
     int n_moe, moe_layer[PM_MAX_LAYERS];
     int D;
     char domain[PM_MAX_DOMAINS][64];
-    double unigram_loss[PM_MAX_DOMAINS], eval_tokens[PM_MAX_DOMAINS];
+    double unigram_loss[PM_MAX_DOMAINS], ngram_loss[PM_MAX_DOMAINS], eval_tokens[PM_MAX_DOMAINS];
     int collapse_step;      /* the step a --stop-on-collapse run stopped at; 0: none */
     int dense_steps;        /* dense training before step 1 (upcycled runs); 0: none */
     double params, trainable, optimizer_bytes; /* the run's "params" line; 0: none logged */
