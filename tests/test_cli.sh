@@ -43,6 +43,8 @@ assert len(layer["expert_grad_norm"]) == 4 and all(x >= 0 for x in layer["expert
 assert any(x > 0 for x in layer["expert_grad_norm"]), layer
 assert 0.5 <= layer["drop_rate"] < 1, layer["drop_rate"]
 assert all(abs(f * N - round(f * N)) < 1e-6 for f in layer["f"]) and abs(sum(layer["f"]) - 1) < 1e-6, layer["f"]
+ev = [o for o in lines if o["type"] == "eval"][-1]["domains"]
+assert all(d["sequences"] == 2 and d["loss_se"] > 0 and d["ngram_loss"] > 0 for d in ev.values()), ev
 print(f"drop rate {layer['drop_rate']:.3f}, expert gradient norms {[round(x, 4) for x in layer['expert_grad_norm']]}")
 PY
 [ $? -eq 0 ] && ok "metrics: $(cat mon.txt)" || bad "metrics: $(tail -3 mon.txt)"

@@ -42,7 +42,7 @@ int pm_evaluate(pm_model *model, pm_dataset *data, int step, const pm_eval_outpu
     fflush(stdout); /* shows that an evaluation is under way */
     for (int d = 0; d < D && !rc; d++) {
         size_t avail = pm_data_eval_count(data, d), n = avail < (size_t)c->eval_seqs ? avail : (size_t)c->eval_seqs;
-        double sum = 0, sum_train = 0;
+        double sum = 0, sum_train = 0, seq_sum = 0, seq_sq = 0; /* sequence means, for the standard error */
         size_t tokens = 0, bytes = 0;
         for (size_t s0 = 0; s0 < n && !rc; s0 += (size_t)B) {
             if (out->cancel && *out->cancel) rc = 1; /* a signal: the trainer checkpoints and exits */
@@ -55,6 +55,11 @@ int pm_evaluate(pm_model *model, pm_dataset *data, int step, const pm_eval_outpu
             for (int i = 0; i < b * T; i++) {
                 sum += losses[i];
                 bytes += target_bytes(tok, targets[i]);
+            }
+            for (int i = 0; i < b; i++) {
+                double mean = 0;
+                for (int j = 0; j < T; j++) mean += losses[i * T + j] / T;
+                seq_sum += mean, seq_sq += mean * mean;
             }
             tokens += (size_t)b * T;
             for (int l = 0; l < nm; l++) {
@@ -71,9 +76,15 @@ int pm_evaluate(pm_model *model, pm_dataset *data, int step, const pm_eval_outpu
         }
         if (rc) break;
         double loss = tokens ? sum / tokens : 0;
+        /* tokens of a sequence are not independent, sequences nearly are: the standard error of
+         * the loss is the one of the sequence means */
+        double seqs = (double)tokens / T, var = seqs > 1 ? (seq_sq - seq_sum * seq_sum / seqs) / (seqs - 1) : 0;
+        double se = seqs > 1 ? sqrt(fmax(var, 0) / seqs) : 0;
         mean += loss / D;
         cJSON *x = cJSON_AddObjectToObject(doms, pm_data_domain_name(data, d));
         cJSON_AddNumberToObject(x, "loss", loss);
+        cJSON_AddNumberToObject(x, "loss_se", se);
+        cJSON_AddNumberToObject(x, "sequences", seqs);
         if (both) cJSON_AddNumberToObject(x, "loss_train_routing", tokens ? sum_train / tokens : 0);
         cJSON_AddNumberToObject(x, "ppl", exp(loss));
         cJSON_AddNumberToObject(x, "tokens", (double)tokens);
@@ -81,7 +92,8 @@ int pm_evaluate(pm_model *model, pm_dataset *data, int step, const pm_eval_outpu
         cJSON_AddNumberToObject(x, "bits_per_byte", bytes ? sum / bytes / log(2.0) : 0);
         cJSON_AddNumberToObject(x, "unigram_loss", pm_data_unigram_loss(data, d));
         cJSON_AddNumberToObject(x, "ngram_loss", pm_data_ngram_loss(data, d));
-        printf(" %s %.4f (%.3f bits/byte", pm_data_domain_name(data, d), loss, bytes ? sum / bytes / log(2.0) : 0);
+        printf(" %s %.4f +- %.4f (%.3f bits/byte", pm_data_domain_name(data, d), loss, se,
+               bytes ? sum / bytes / log(2.0) : 0);
         if (both) printf("; %s routing %.4f", c->router_mode == PM_ROUTE_DENSE ? "dense" : "top-k",
                          tokens ? sum_train / tokens : 0);
         printf(")");

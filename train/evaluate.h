@@ -1,5 +1,5 @@
-/* Evaluation on each domain's held-out split: loss per token, perplexity and bits per byte per
- * domain, and the
+/* Evaluation on each domain's held-out split: loss per token with its standard error (over the
+ * sequences evaluated), perplexity and bits per byte per domain, and the
  * expert x domain token counts of every MoE layer (one "eval" line of metrics JSON). */
 #ifndef POLYMOE_EVALUATE_H
 #define POLYMOE_EVALUATE_H

@@ -150,7 +150,10 @@ static void runs_table(report *rp) {
         fprintf(f, tps > 0 ? "<td>%.0f</td>" : "<td>-</td>", tps);
         for (int d = 0; ref && d < ref->D; d++) {
             double v = r->evals.n && d < r->D ? r->evals.loss[(r->evals.n - 1) * PM_MAX_DOMAINS + d] : NAN;
-            fprintf(f, isfinite(v) ? "<td>%.3f</td>" : "<td>-</td>", v);
+            double se = d < r->D ? r->last_loss_se[d] : NAN;
+            if (!isfinite(v)) fprintf(f, "<td>-</td>");
+            else if (isfinite(se)) fprintf(f, "<td>%.3f &plusmn; %.3f</td>", v, se);
+            else fprintf(f, "<td>%.3f</td>", v);
         }
         fprintf(f, "</tr>\n");
     }
@@ -161,7 +164,8 @@ static void runs_table(report *rp) {
         for (int d = 0; d < ref->D; d++) fprintf(f, isfinite(ref->ngram_loss[d]) ? "<td>%.3f</td>" : "<td>-</td>", ref->ngram_loss[d]);
         fprintf(f, "</tr>\n");
     }
-    fprintf(f, "</table>\n<p class=\"note\">Losses in nats per token (per byte with the byte tokenizer) at each run's last evaluation. A run "
+    fprintf(f, "</table>\n<p class=\"note\">Losses in nats per token (per byte with the byte tokenizer) at each run's last evaluation, "
+               "&plusmn; the standard error over the held-out sequences evaluated. A run "
                "marked <i>N dense + M</i> was upcycled from a dense checkpoint of step N (every expert a "
                "copy of the dense MLP plus noise, the router at zero) and then trained M steps; the "
                "figures draw it from step N on. Held-out losses use the evaluation routing; a run trained "

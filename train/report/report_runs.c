@@ -68,6 +68,7 @@ static int add_eval(pm_run *r, const cJSON *o, char *err, size_t errlen) {
         ev->loss[i * PM_MAX_DOMAINS + d] = number(x, "loss");
         r->unigram_loss[d] = number(x, "unigram_loss");
         r->ngram_loss[d] = number(x, "ngram_loss"); /* NAN in runs from before it was logged */
+        r->last_loss_se[d] = number(x, "loss_se");
         r->eval_tokens[d] = number(x, "tokens");
     }
     r->D = D;

@@ -32,6 +32,7 @@ typedef struct {
     int D;
     char domain[PM_MAX_DOMAINS][64];
     double unigram_loss[PM_MAX_DOMAINS], ngram_loss[PM_MAX_DOMAINS], eval_tokens[PM_MAX_DOMAINS];
+    double last_loss_se[PM_MAX_DOMAINS]; /* the last evaluation's standard errors (NAN: not logged) */
     int collapse_step;      /* the step a --stop-on-collapse run stopped at; 0: none */
     int dense_steps;        /* dense training before step 1 (upcycled runs); 0: none */
     double params, trainable, optimizer_bytes; /* the run's "params" line; 0: none logged */
