@@ -42,6 +42,7 @@ static const field fields[] = {
                                      "c_proj over the layer's dense MLP, and every weight but the adapters and "
                                      "routers is frozen"),
     FIELD(lora_alpha, F_FLOAT, 0, 1e6, "adapter scale numerator: an adapter adds (alpha / lora_rank) x A B"),
+    FIELD(lora_attn, F_INT, 0, 1, "1: with lora_rank, every layer's attention c_attn also gets one (trained) adapter"),
     FIELD(init_std, F_FLOAT, 0, 10, "std of the normal weight init"),
     FIELD(batch_size, F_INT, 1, 1 << 20, "sequences per micro-batch"),
     FIELD(grad_accum, F_INT, 1, 1 << 16, "micro-batches per optimiser step"),
@@ -287,6 +288,10 @@ int pm_config_validate(const pm_config *c, char *err, size_t errlen) {
     }
     if (c->lora_rank && !pm_config_n_moe(c)) {
         snprintf(err, errlen, "lora_rank %d: adapters are experts, and moe_layers names no layer", c->lora_rank);
+        return -1;
+    }
+    if (c->lora_attn && !c->lora_rank) {
+        snprintf(err, errlen, "lora_attn needs lora_rank > 0 (the adapters' rank)");
         return -1;
     }
     if (c->lora_rank && c->lora_alpha <= 0) {

@@ -27,6 +27,7 @@ typedef struct {
     int eval_router_mode;          /* the same for eval, generate and the report */
     int lora_rank;                 /* 0: full experts; r > 0: LoRA experts over a frozen base */
     float lora_alpha;              /* adapter scale alpha / lora_rank */
+    int lora_attn;                 /* 1: every layer's c_attn gets an adapter of lora_rank too */
     float init_std;
     /* training */
     int batch_size, grad_accum, steps, warmup_steps;

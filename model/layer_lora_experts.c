@@ -1,44 +1,23 @@
 /* LoRA experts (DyLoRA-MoE): every expert of the layer is the layer's base MLP with c_fc and
  * c_proj changed by scale * A_e B_e. The base c_fc is the same for every copy of a token, so it
  * runs once per token and its output is permuted like the tokens; c_proj sees each expert's
- * own hidden state and runs over the permuted rows. The adapters are grouped GEMMs through
- * rank r; the scale is applied to the rank-r activations, the cheapest place. */
+ * own hidden state and runs over the permuted rows. The adapters (model/adapter.c) are grouped
+ * by expert. */
 #include "model/layers.h"
 #include "model/linear.h"
-
-/* out += scale * (in A_e) B_e over each expert's rows; u keeps scale * in A_e for the backward. */
-static void adapter_fwd(pm_backend *be, const pm_moe_shape *d, pm_ref offsets, pm_ref out, pm_ref in,
-                        pm_ref A, pm_ref B, pm_ref u, int n_in, int n_out) {
-    int rows = d->N * d->k, r = d->rank;
-    pm_op(be, gemm_grouped, 0, rows, r, n_in, d->E, offsets, in, A, 0.0f, u);
-    pm_op(be, scale, u, (size_t)rows * r, d->lora_scale);
-    pm_op(be, gemm_grouped, 0, rows, n_out, r, d->E, offsets, u, B, 1.0f, out);
-}
-
-/* din = dout (scale A_e B_e)^T + din_beta * din, and the adapters' gradients: dB_e += u^T dout,
- * dA_e += in^T (scale dout B_e^T). du is scratch [rows, r]. */
-static void adapter_bwd(pm_backend *be, const pm_moe_shape *d, pm_ref offsets, pm_ref din, pm_ref dout,
-                        float din_beta, pm_ref in, pm_ref u, pm_ref A, pm_ref B, pm_ref gA, pm_ref gB,
-                        pm_ref du, int n_in, int n_out) {
-    int rows = d->N * d->k, r = d->rank, E = d->E;
-    if (pm_has_grad(gB)) pm_op(be, gemm_grouped_wgrad, rows, r, n_out, E, offsets, u, dout, 1.0f, gB);
-    pm_op(be, gemm_grouped, 1, rows, r, n_out, E, offsets, dout, B, 0.0f, du);
-    pm_op(be, scale, du, (size_t)rows * r, d->lora_scale);
-    if (pm_has_grad(gA)) pm_op(be, gemm_grouped_wgrad, rows, n_in, r, E, offsets, in, du, 1.0f, gA);
-    pm_op(be, gemm_grouped, 1, rows, n_in, r, E, offsets, du, A, din_beta, din);
-}
 
 int pm_lora_experts_fwd(pm_backend *be, const pm_moe_shape *d, pm_ref inp, const pm_moe_params *w,
                         const pm_moe_acts *a) {
     int N = d->N, C = d->C, H = 4 * C, rows = N * d->k;
     const pm_mlp_params *b = &w->base;
     const pm_lora_params *x = &w->lora;
+    pm_adapter_shape as = {rows, d->E, d->rank, d->lora_scale, a->offsets};
     pm_linear_fwd(be, a->base_fch, inp, b->fc_w, b->fc_b, N, C, H);
     pm_op(be, moe_permute, a->experts.fch, a->base_fch, a->slots, N, d->k, H);
-    adapter_fwd(be, d, a->offsets, a->experts.fch, a->xp, x->fc_a, x->fc_b, a->u_fc, C, H);
+    pm_adapter_fwd(be, &as, a->experts.fch, a->xp, x->fc_a, x->fc_b, a->u_fc, C, H);
     pm_op(be, gelu_fwd, a->experts.fch_gelu, a->experts.fch, (size_t)rows * H);
     pm_linear_fwd(be, a->yp, a->experts.fch_gelu, b->proj_w, b->proj_b, rows, H, C);
-    adapter_fwd(be, d, a->offsets, a->yp, a->experts.fch_gelu, x->proj_a, x->proj_b, a->u_proj, H, C);
+    pm_adapter_fwd(be, &as, a->yp, a->experts.fch_gelu, x->proj_a, x->proj_b, a->u_proj, H, C);
     return pm_failed(be) ? PM_ERR : PM_OK;
 }
 
@@ -47,13 +26,14 @@ int pm_lora_experts_bwd(pm_backend *be, const pm_moe_shape *d, pm_ref dinp, pm_r
     int N = d->N, C = d->C, H = 4 * C, rows = N * d->k, k = d->k;
     const pm_mlp_params *b = &w->base, *gb = &g->base;
     const pm_lora_params *x = &w->lora, *gx = &g->lora;
+    pm_adapter_shape as = {rows, d->E, d->rank, d->lora_scale, a->offsets};
     /* c_proj: base, then its adapter, into dfch */
     pm_linear_bwd(be, s->dfch, s->dyp, a->experts.fch_gelu, b->proj_w, gb->proj_w, gb->proj_b, rows, H, C);
-    adapter_bwd(be, d, a->offsets, s->dfch, s->dyp, 1.0f, a->experts.fch_gelu, a->u_proj, x->proj_a, x->proj_b,
+    pm_adapter_bwd(be, &as, s->dfch, s->dyp, 1.0f, a->experts.fch_gelu, a->u_proj, x->proj_a, x->proj_b,
                 gx->proj_a, gx->proj_b, s->du, H, C);
     pm_op(be, gelu_bwd, s->dfch, a->experts.fch, s->dfch, (size_t)rows * H);
     /* c_fc's adapter reaches the tokens through the permuted rows, its base through base_fch */
-    adapter_bwd(be, d, a->offsets, s->dxp, s->dfch, 0.0f, a->xp, a->u_fc, x->fc_a, x->fc_b, gx->fc_a, gx->fc_b, s->du,
+    pm_adapter_bwd(be, &as, s->dxp, s->dfch, 0.0f, a->xp, a->u_fc, x->fc_a, x->fc_b, gx->fc_a, gx->fc_b, s->du,
                 C, H);
     pm_op(be, moe_permute_bwd, dinp, s->dxp, a->slots, N, k, C);
     pm_op(be, moe_permute_bwd, s->dbase, s->dfch, a->slots, N, k, H);

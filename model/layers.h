@@ -11,29 +11,50 @@
 
 #include "backends/backend.h"
 
+/* ---- LoRA adapters: out += scale * (in A_g) B_g over the rows of each group g ---- */
+
+typedef struct {
+    int rows, groups, rank;
+    float scale;    /* alpha / rank */
+    pm_ref offsets; /* [groups + 1] row offsets, as for the grouped GEMM */
+} pm_adapter_shape;
+
+/* A_g [n_in, r] and B_g [r, n_out] at g times their size; u [rows, r] keeps scale * in A_g for
+ * the backward. */
+int pm_adapter_fwd(pm_backend *be, const pm_adapter_shape *s, pm_ref out, pm_ref in, pm_ref A, pm_ref B, pm_ref u,
+                   int n_in, int n_out);
+/* din = dout (scale A_g B_g)^T + din_beta * din; gB += u^T dout and gA += in^T (scale dout B^T)
+ * when they have buffers. du is scratch [rows, r]. */
+int pm_adapter_bwd(pm_backend *be, const pm_adapter_shape *s, pm_ref din, pm_ref dout, float din_beta, pm_ref in,
+                   pm_ref u, pm_ref A, pm_ref B, pm_ref gA, pm_ref gB, pm_ref du, int n_in, int n_out);
+
 /* ---- attention: out = proj(causal self-attention(qkv(inp))) ---- */
 
 typedef struct {
-    pm_ref qkv_w, qkv_b;   /* [C, 3C], [3C] */
-    pm_ref proj_w, proj_b; /* [C, C], [C] */
+    pm_ref qkv_w, qkv_b;           /* [C, 3C], [3C] */
+    pm_ref proj_w, proj_b;         /* [C, C], [C] */
+    pm_ref qkv_lora_a, qkv_lora_b; /* with an adapter on c_attn: [C, r], [r, 3C] */
 } pm_attention_params;
 
 typedef struct {
     pm_ref qkv; /* [N, 3C] */
     pm_ref att; /* [B, NH, T, T] softmax probabilities */
     pm_ref y;   /* [N, C] before the projection */
+    pm_ref u;   /* with an adapter: scale * inp A, [N, r] */
 } pm_attention_acts;
 
 typedef struct {
     pm_ref dqkv, datt, dy; /* as qkv, att, y */
+    pm_ref du;             /* as u */
 } pm_attention_scratch;
 
+/* lora: the shape of c_attn's adapter (one group over all N rows), NULL for none. */
 int pm_attention_fwd(pm_backend *be, pm_ref out, pm_ref inp, const pm_attention_params *w,
-                     const pm_attention_acts *a, int B, int T, int C, int NH);
+                     const pm_attention_acts *a, int B, int T, int C, int NH, const pm_adapter_shape *lora);
 int pm_attention_bwd(pm_backend *be, pm_ref dinp, pm_ref dout, pm_ref inp,
                      const pm_attention_params *w, const pm_attention_params *g,
                      const pm_attention_acts *a, const pm_attention_scratch *s, int B, int T,
-                     int C, int NH);
+                     int C, int NH, const pm_adapter_shape *lora);
 
 /* ---- dense MLP of hidden width H: out = proj(gelu(fc(inp))) ---- */
 

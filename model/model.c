@@ -60,6 +60,7 @@ struct pm_model {
     /* gradient scratch, reused by every layer */
     pm_buf *dres, *dln, *dqkv, *datt, *datty, *dfch, *dxp, *dyp, *dgates, *drlogits, *norm;
     pm_buf *dbase, *du;            /* LoRA experts' scratch */
+    pm_buf *all_rows;              /* offsets {0, N}: c_attn's adapter is one group of every row */
     pm_buf *sink;                  /* where an op that must write a frozen tensor's gradient writes it */
     pm_buf *expert_sq;             /* per expert tensor gradient sums of squares */
     int k_max;                     /* experts per token the dispatch buffers hold */
@@ -168,6 +169,10 @@ static void declare(pm_model *m) {
         p->attn.qkv_b = add_block(m, l, "attn.c_attn.bias", ATTN, PM_INIT_ZEROS, 3 * C, 0);
         p->attn.proj_w = add_block(m, l, "attn.c_proj.weight", ATTN, PM_INIT_RESIDUAL, C, C);
         p->attn.proj_b = add_block(m, l, "attn.c_proj.bias", ATTN, PM_INIT_ZEROS, C, 0);
+        if (c->lora_attn) {
+            p->attn.qkv_lora_a = add_block(m, l, "attn.c_attn.lora_A", PM_PART_ADAPTERS, PM_INIT_NORMAL, C, c->lora_rank);
+            p->attn.qkv_lora_b = add_block(m, l, "attn.c_attn.lora_B", PM_PART_ADAPTERS, PM_INIT_ZEROS, c->lora_rank, 3 * C);
+        }
         p->ln2_w = add_block(m, l, "ln_2.weight", PM_PART_NORM, PM_INIT_ONES, C, 0);
         p->ln2_b = add_block(m, l, "ln_2.bias", PM_PART_NORM, PM_INIT_ZEROS, C, 0);
         if (c->moe_layers[l]) {
@@ -280,6 +285,7 @@ static void alloc_acts(pm_model *m) {
         a->attn.qkv = alloc_r(m, N * 3 * C);
         a->attn.att = alloc_r(m, (size_t)m->B * NH * T * T);
         a->attn.y = alloc_r(m, N * C);
+        if (c->lora_attn) a->attn.u = alloc_r(m, N * r);
         a->res2 = alloc_r(m, N * C);
         a->ln2 = alloc_r(m, N * C);
         a->ln2_mean = alloc_r(m, N);
@@ -331,6 +337,7 @@ static void alloc_acts(pm_model *m) {
         m->dbase = alloc_f(m, N * 4 * C);
         m->du = alloc_f(m, rows * r);
     }
+    if (c->lora_attn) m->all_rows = alloc_f(m, 2);
 }
 
 static void free_bufs(pm_model *m) {
@@ -339,7 +346,7 @@ static void free_bufs(pm_model *m) {
                          &m->encoded, &m->lnf, &m->lnf_mean, &m->lnf_rstd, &m->logits,
                          &m->losses, &m->dres, &m->dln, &m->dqkv, &m->datt, &m->datty,
                          &m->dfch, &m->dxp, &m->dyp, &m->dgates, &m->drlogits, &m->norm,
-                         &m->dbase, &m->du, &m->sink, &m->expert_sq};
+                         &m->dbase, &m->du, &m->sink, &m->expert_sq, &m->all_rows};
     for (size_t i = 0; i < sizeof groups / sizeof groups[0]; i++) {
         pm_free(m->be, *groups[i]);
         *groups[i] = NULL;
@@ -512,12 +519,21 @@ static float noise_std(const pm_config *c, int step) {
     return step >= end ? 0.0f : (float)(c->router_noise * (1.0 - step / end));
 }
 
+static float lora_scale(const pm_config *c) { return c->lora_rank ? c->lora_alpha / (float)c->lora_rank : 0.0f; }
+
 /* k: experts per token in this pass (top_k, or n_experts when dense). */
 static pm_moe_shape moe_shape(const pm_config *c, int N, int k) {
     int capacity = c->capacity_factor <= 0 ? 0 : (int)ceil(c->capacity_factor * (double)N * k / c->n_experts);
     return (pm_moe_shape){.N = N, .C = c->n_embd, .E = c->n_experts, .k = k, .capacity = capacity,
-                          .rank = c->lora_rank,
-                          .lora_scale = c->lora_rank ? c->lora_alpha / (float)c->lora_rank : 0.0f};
+                          .rank = c->lora_rank, .lora_scale = lora_scale(c)};
+}
+
+/* The shape of c_attn's adapters for N rows (one group: every row). */
+static pm_adapter_shape attention_adapter(const pm_model *m, int N) {
+    const pm_config *c = &m->cfg;
+    return (pm_adapter_shape){.rows = N, .groups = 1, .rank = c->lora_rank,
+                              .scale = lora_scale(c),
+                              .offsets = pm_at(m->all_rows, 0)};
 }
 
 /* The MLP of block l, dense or MoE: ln2 -> mlp_out. */
@@ -556,15 +572,18 @@ int pm_model_forward(pm_model *m, const int32_t *tokens, const int32_t *targets,
     m->last_step = train_step;
     m->last_has_targets = targets != NULL;
     pm_upload(be, m->tokens, tokens, 0, (size_t)N * 4);
+    if (c->lora_attn) pm_upload(be, m->all_rows, (int32_t[]){0, N}, 0, 2 * sizeof(int32_t));
     if (targets) pm_upload(be, m->targets, targets, 0, (size_t)N * 4);
     const model_params *w = &m->w;
+    pm_adapter_shape attn_lora = attention_adapter(m, N);
     pm_op(be, encoder_fwd, R(m->encoded), R(m->tokens), w->wte, w->wpe, B, T, C);
     pm_ref res = R(m->encoded);
     for (int l = 0; l < c->n_layer; l++) {
         block_acts *a = &m->acts[l];
         const block_params *p = &w->h[l];
         pm_op(be, layernorm_fwd, a->ln1, a->ln1_mean, a->ln1_rstd, res, p->ln1_w, p->ln1_b, N, C);
-        pm_attention_fwd(be, a->res2, a->ln1, &p->attn, &a->attn, B, T, C, c->n_head);
+        pm_attention_fwd(be, a->res2, a->ln1, &p->attn, &a->attn, B, T, C, c->n_head,
+                         c->lora_attn ? &attn_lora : NULL);
         pm_op(be, add, a->res2, a->res2, res, (size_t)N * C);
         pm_op(be, layernorm_fwd, a->ln2, a->ln2_mean, a->ln2_rstd, a->res2, p->ln2_w, p->ln2_b,
               N, C);
@@ -712,7 +731,8 @@ int pm_model_backward(pm_model *m, int B, int T, float scale) {
     pm_ref last = c->n_layer ? m->acts[c->n_layer - 1].res3 : R(m->encoded);
     pm_op(be, layernorm_bwd, R(m->dres), grad_or_sink(m, g->lnf_w, 0, C), grad_or_sink(m, g->lnf_b, 1, C),
           R(m->dln), last, w->lnf_w, R(m->lnf_mean), R(m->lnf_rstd), N, C);
-    pm_attention_scratch s = {R(m->dqkv), R(m->datt), R(m->datty)};
+    pm_attention_scratch s = {R(m->dqkv), R(m->datt), R(m->datty), R(m->du)};
+    pm_adapter_shape attn_lora = attention_adapter(m, N);
     /* below the lowest layer with something to train, nothing needs a gradient */
     for (int l = c->n_layer - 1; l >= m->bwd_floor; l--) {
         block_acts *a = &m->acts[l];
@@ -723,7 +743,7 @@ int pm_model_backward(pm_model *m, int B, int T, float scale) {
         pm_op(be, layernorm_bwd, R(m->dres), grad_or_sink(m, gp->ln2_w, 0, C), grad_or_sink(m, gp->ln2_b, 1, C),
               R(m->dln), a->res2, p->ln2_w, a->ln2_mean, a->ln2_rstd, N, C);
         pm_attention_bwd(be, R(m->dln), R(m->dres), a->ln1, &p->attn, &gp->attn, &a->attn, &s, B,
-                         T, C, c->n_head);
+                         T, C, c->n_head, c->lora_attn ? &attn_lora : NULL);
         pm_op(be, layernorm_bwd, R(m->dres), grad_or_sink(m, gp->ln1_w, 0, C), grad_or_sink(m, gp->ln1_b, 1, C),
               R(m->dln), res_in, p->ln1_w, a->ln1_mean, a->ln1_rstd, N, C);
     }

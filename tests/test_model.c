@@ -46,10 +46,11 @@ static double loss_of(pm_model *m, const int32_t *tok, const int32_t *tgt, int B
 
 /* Central differences on a spread of parameters, against the backward's gradient; `rank` > 0
  * makes the experts LoRA adapters, `route` is the routing of both passes. */
-static void check_model_gradients(pm_backend *be, int moe, int k, int rank, int route, float entropy_coef) {
+static void check_model_gradients(pm_backend *be, int moe, int k, int rank, int route, float entropy_coef, int attn) {
     pm_config c;
     tiny(&c, moe, k);
     c.entropy_coef = entropy_coef;
+    c.lora_attn = attn;
     c.lora_rank = rank;
     c.router_mode = c.eval_router_mode = route;
     int dense = route == PM_ROUTE_DENSE;
@@ -109,8 +110,9 @@ static void check_model_gradients(pm_backend *be, int moe, int k, int rank, int 
     }
     pm_model_set_params(m, p);
     char what[64], detail[96];
-    snprintf(what, sizeof what, "model gradients (%s%s, %s%s)", moe ? "MoE" : "dense", rank ? " LoRA" : "",
-             dense ? "dense routing" : k == 1 ? "top-1" : "top-2", entropy_coef > 0 ? ", entropy bonus" : "");
+    snprintf(what, sizeof what, "model gradients (%s%s%s, %s%s)", moe ? "MoE" : "dense", rank ? " LoRA" : "",
+             attn ? "+attn" : "", dense ? "dense routing" : k == 1 ? "top-1" : "top-2",
+             entropy_coef > 0 ? ", entropy bonus" : "");
     snprintf(detail, sizeof detail, "%d params, worst relative error %.2e (bound 2e-2)", checked, worst);
     report(worst < 2e-2 && !pm_failed(be), what, detail);
     free(p);
@@ -243,6 +245,7 @@ static void check_lora_frozen(pm_backend *be) {
     pm_config c;
     tiny(&c, 1, 1);
     c.lora_rank = 2;
+    c.lora_attn = 1;
     c.router_mode = PM_ROUTE_DENSE;
     char err[256], detail[160];
     int B = 2, T = 8;
@@ -303,15 +306,16 @@ int main(void) {
         return 1;
     }
     check_initial_loss(be);
-    check_model_gradients(be, 0, 1, 0, PM_ROUTE_TOPK, 0);
-    check_model_gradients(be, 1, 1, 0, PM_ROUTE_TOPK, 0);
-    check_model_gradients(be, 1, 2, 0, PM_ROUTE_TOPK, 0);
-    check_model_gradients(be, 1, 2, 0, PM_ROUTE_TOPK, 0.5f);
-    check_model_gradients(be, 1, 1, 0, PM_ROUTE_DENSE, 0);
-    check_model_gradients(be, 1, 1, 3, PM_ROUTE_TOPK, 0);
-    check_model_gradients(be, 1, 2, 3, PM_ROUTE_TOPK, 0);
-    check_model_gradients(be, 1, 1, 3, PM_ROUTE_DENSE, 0);
-    check_model_gradients(be, 1, 1, 3, PM_ROUTE_DENSE, 0.5f);
+    check_model_gradients(be, 0, 1, 0, PM_ROUTE_TOPK, 0, 0);
+    check_model_gradients(be, 1, 1, 0, PM_ROUTE_TOPK, 0, 0);
+    check_model_gradients(be, 1, 2, 0, PM_ROUTE_TOPK, 0, 0);
+    check_model_gradients(be, 1, 2, 0, PM_ROUTE_TOPK, 0.5f, 0);
+    check_model_gradients(be, 1, 1, 0, PM_ROUTE_DENSE, 0, 0);
+    check_model_gradients(be, 1, 1, 3, PM_ROUTE_TOPK, 0, 0);
+    check_model_gradients(be, 1, 2, 3, PM_ROUTE_TOPK, 0, 0);
+    check_model_gradients(be, 1, 1, 3, PM_ROUTE_DENSE, 0, 0);
+    check_model_gradients(be, 1, 1, 3, PM_ROUTE_DENSE, 0.5f, 0);
+    check_model_gradients(be, 1, 2, 3, PM_ROUTE_TOPK, 0, 1);
     check_lora_frozen(be);
     check_upcycling(be);
     check_frozen(be);

@@ -2,8 +2,8 @@
 # Trainer parity: the same run on BACKEND and on ref (the reference backend) gives the same losses within 1e-4
 # relative at every step while the routing decisions agree (see below). tiny.json's model on the default corpus, 20 steps; the batch is
 # reduced to 4 sequences to keep CPU-emulated devices (PoCL, lavapipe) fast. Losses and gradient
-# norms are compared. Twice: as it is, and with LoRA experts trained with dense routing and the
-# router-entropy bonus (4 experts, 6 steps), upcycled from a dense model trained 10 steps on cpu, so that
+# norms are compared. Twice: as it is, and with LoRA experts (and c_attn adapters) trained with
+# dense routing and the router-entropy bonus (4 experts, 6 steps), upcycled from a dense model trained 10 steps on cpu, so that
 # the adapters move a model that has learnt something.
 # usage: test_parity.sh PATH/TO/polymoe BACKEND
 set -u
@@ -56,6 +56,6 @@ PY
 run_variant tiny 20
 "$pm" train --backend cpu --out "$work/base" --steps 10 batch_size=4 eval_every=0 moe_layers= > "$work/base.log" 2>&1 \
   || { cat "$work/base.log"; fails=$((fails + 1)); }
-run_variant lora-dense 6 n_experts=4 lora_rank=4 router_mode=dense entropy_coef=0.01 --init-from "$work/base" --upcycle-noise 0
+run_variant lora-dense 6 n_experts=4 lora_rank=4 lora_attn=1 router_mode=dense entropy_coef=0.01 --init-from "$work/base" --upcycle-noise 0
 echo "$((2 - fails)) passed, $fails failed"
 [ "$fails" -eq 0 ]

@@ -138,6 +138,7 @@ static int save_hf_config(const char *dir, const pm_config *c, const pm_tokenize
     cJSON_AddStringToObject(p, "eval_router_mode", c->eval_router_mode == PM_ROUTE_DENSE ? "dense" : "topk");
     cJSON_AddNumberToObject(p, "lora_rank", c->lora_rank);
     cJSON_AddNumberToObject(p, "lora_alpha", c->lora_alpha);
+    cJSON_AddBoolToObject(p, "lora_attn", c->lora_attn);
     cJSON_AddStringToObject(p, "tokenizer", pm_tokenizer_kind(tok));
     char *text = cJSON_Print(o), path[PATH_LEN];
     cJSON_Delete(o);
