@@ -176,7 +176,9 @@ static void loss_section(report *rp) {
     char path[1200];
     fprintf(rp->html, "<h2>1. Loss</h2>\n");
     figure(rp, "loss_train.svg", pm_figure_train_loss(path_in(rp, "loss_train.svg", path, sizeof path), rp->runs, rp->n),
-           "Training loss of every run (the language-model loss of each logged training batch).");
+           "Training loss of every run: the language-model loss of each logged training step (faint; "
+           "values outside the axis leave gaps rather than being drawn at its edge) and its centred "
+           "moving average (bold).");
     figure(rp, "loss_eval.svg", pm_figure_eval_loss(path_in(rp, "loss_eval.svg", path, sizeof path), rp->runs, rp->n),
            "Held-out loss per domain at every evaluation, against two baselines fitted on the same "
            "training split (dashed grey): the unigram loss (a model that knows only token frequencies, "

@@ -93,28 +93,50 @@ static void value_range(const double *v, int n, double q, double *lo, double *hi
     pm_chart_nice_range(lo, hi);
 }
 
+/* The centred moving average of v over 2w+1 points (fewer at the ends). */
+static void moving_average(const double *v, int n, int w, double *out) {
+    for (int i = 0; i < n; i++) {
+        double sum = 0;
+        int k = 0;
+        for (int j = i - w; j <= i + w; j++)
+            if (j >= 0 && j < n && isfinite(v[j])) sum += v[j], k++;
+        out[i] = k ? sum / k : NAN;
+    }
+}
+
 int pm_figure_train_loss(const char *path, const pm_run *runs, int n) {
-    int total = 0;
-    for (int i = 0; i < n; i++) total += runs[i].train.n;
-    double *all = scratch(total), *x = scratch(total);
-    if (!all || !x) return free(all), free(x), -1;
-    total = 0;
-    for (int i = 0; i < n; i++)
-        for (int j = 0; j < runs[i].train.n; j++) all[total++] = runs[i].train.lm_loss[j];
+    int total = 0, longest = 0;
+    for (int i = 0; i < n; i++) total += runs[i].train.n, longest = runs[i].train.n > longest ? runs[i].train.n : longest;
+    /* the smoothing window: about 2% of the longest run's logged steps on each side */
+    int w = longest / 50 + 1;
+    double *smooth = scratch(total), *x = scratch(longest), *raw = scratch(longest);
+    if (!smooth || !x || !raw) return free(smooth), free(x), free(raw), -1;
+    for (int i = 0, at = 0; i < n; at += runs[i].train.n, i++)
+        moving_average(runs[i].train.lm_loss, runs[i].train.n, w, smooth + at);
     pm_svg s;
     pm_chart c = {MARGIN_L, 34, WIDTH - MARGIN_L - MARGIN_R - LEGEND_W, 300, 0, last_step(runs, n), 0, 0};
-    value_range(all, total, 0.97, &c.ymin, &c.ymax);
-    if (pm_svg_open(&s, path, WIDTH, 380)) return free(all), free(x), -1;
-    pm_chart_axes(&s, &c, "Training loss (language-model loss of each logged step)", step_label(runs, n),
-                  "loss (nats per token)");
+    /* the whole smoothed curves fit; raw values beyond the range break the faint line, they
+     * are never drawn at the edge */
+    value_range(smooth, total, 1.0, &c.ymin, &c.ymax);
+    if (pm_svg_open(&s, path, WIDTH, 380)) return free(smooth), free(x), free(raw), -1;
+    char title[160];
+    snprintf(title, sizeof title, "Training loss: every logged step (faint) and its moving average over %d (bold)",
+             2 * w + 1);
+    pm_chart_axes(&s, &c, title, step_label(runs, n), "loss (nats per token)");
     mark_upcycling(&s, &c, runs, n);
-    for (int i = 0; i < n; i++) {
-        global_steps(&runs[i], runs[i].train.step, runs[i].train.n, x);
-        pm_chart_series(&s, &c, x, runs[i].train.lm_loss, runs[i].train.n, pm_colour_category(i), 1.4, NULL);
+    for (int i = 0, at = 0; i < n; at += runs[i].train.n, i++) {
+        const pm_run_train *t = &runs[i].train;
+        char faint[16];
+        snprintf(faint, sizeof faint, "%s50", pm_colour_category(i)); /* #rrggbb with alpha */
+        global_steps(&runs[i], t->step, t->n, x);
+        for (int j = 0; j < t->n; j++) raw[j] = t->lm_loss[j] >= c.ymin && t->lm_loss[j] <= c.ymax ? t->lm_loss[j] : NAN;
+        pm_chart_series(&s, &c, x, raw, t->n, faint, 0.8, NULL);
+        pm_chart_series(&s, &c, x, smooth + at, t->n, pm_colour_category(i), 1.8, NULL);
     }
     legend_runs(&s, c.left + c.width + 20, c.top + 10, runs, n);
-    free(all);
+    free(smooth);
     free(x);
+    free(raw);
     return pm_svg_close(&s);
 }
 
