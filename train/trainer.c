@@ -416,12 +416,21 @@ static pm_status train_loop(trainer *t, int start, char *err, size_t errlen) {
         cJSON_AddNumberToObject(line, "tokens_per_s", tps);
         float loss = (float)cJSON_GetObjectItem(line, "lm_loss")->valuedouble;
         t->collapse_streak = collapsed ? t->collapse_streak + 1 : 0;
-        if (t->collapse_streak >= PM_COLLAPSE_STEPS && !t->collapsed_at) t->collapsed_at = step;
+        int collapses_now = t->collapse_streak >= PM_COLLAPSE_STEPS && !t->collapsed_at;
+        if (collapses_now) t->collapsed_at = step;
         cJSON_AddBoolToObject(line, "collapsed", t->collapse_streak >= PM_COLLAPSE_STEPS);
-        if (step % c->log_every == 0 || step == c->steps || step == 1) {
+        if (step % c->log_every == 0 || step == c->steps || step == 1 || collapses_now) {
             if (write_line(t, line, err, errlen)) rc = PM_FAILED;
         } else {
             cJSON_Delete(line);
+        }
+        if (!rc && collapses_now) { /* logged where it happens, whether or not the run stops for it */
+            printf("\nrouting collapsed at step %d (%s)\n", step,
+                   opt->stop_on_collapse ? "stopping: --stop-on-collapse" : "training on");
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddStringToObject(o, "type", "collapse");
+            cJSON_AddNumberToObject(o, "step", step);
+            if (write_line(t, o, err, errlen)) rc = PM_FAILED;
         }
         pm_progress_update(&bar, step, loss, tps);
         int collapse_stop = opt->stop_on_collapse && t->collapsed_at;
@@ -443,11 +452,6 @@ static pm_status train_loop(trainer *t, int start, char *err, size_t errlen) {
                    opt->out_dir, eval_due && !eval_done ? " (its evaluation runs first on --resume)" : "");
             rc = PM_INTERRUPTED;
         } else if (!rc && collapse_stop) {
-            printf("\nrouting collapsed at step %d: stopping (--stop-on-collapse)\n", t->collapsed_at);
-            cJSON *o = cJSON_CreateObject();
-            cJSON_AddStringToObject(o, "type", "collapse");
-            cJSON_AddNumberToObject(o, "step", t->collapsed_at);
-            if (write_line(t, o, err, errlen)) rc = PM_FAILED;
             break;
         } else if (end) {
             break;

@@ -13,7 +13,7 @@ static void help(void) {
            "short dense pre-training the MoE runs are upcycled from, and then:\n\n"
            "emergence: do experts specialise by domain?\n"
            "  moe     upcycled MoE, top-1, load balancing on (configs/tiny.json)\n"
-           "  no-lb   the same without load balancing, stopped once routing collapses\n"
+           "  no-lb   the same without load balancing, as long as the others (collapse marked)\n"
            "  top2    the same with top-2 routing\n\n"
            "lora-moe: LoRA experts over a frozen base (DyLoRA-MoE) against full experts\n"
            "  moe     upcycled MoE, top-1, load balancing on (configs/tiny.json)\n"

@@ -18,7 +18,7 @@ static const command commands[] = {
     {"devices", cmd_devices, "list the backends compiled in and their devices"},
     {"check", cmd_check, "run the op conformance suite on this machine's devices"},
     {"bench", cmd_bench, "benchmark the backends on the same work: GEMM, router, dispatch, MoE layer, train step"},
-    {"experiment", cmd_experiment, "run a study: emergence (dense, MoE, no-LB and top-2 runs, then the report)"},
+    {"experiment", cmd_experiment, "run a study: emergence (dense, MoE, no-LB, top-2) or lora-moe (dense, MoE, LoRA experts), then the report"},
     {"report", cmd_report, "HTML report with figures of runs: losses, routing, collapse, token types"},
 };
 enum { n_commands = sizeof commands / sizeof commands[0] };

@@ -43,7 +43,6 @@ static const char *const router_settings[] = {"router_noise=1.0", "noise_anneal=
 typedef struct {
     const char *name, *what;
     const char *overrides[4];
-    int stop_on_collapse;
 } moe_run;
 
 enum { MAX_MOE_RUNS = 3 };
@@ -57,16 +56,17 @@ typedef struct {
 
 static const experiment experiments[] = {
     {"emergence", "do experts specialise by domain, and what does load balancing do?",
-     {{"moe", "MoE upcycled from the dense checkpoint, top-1, load balancing", {NULL}, 0},
-      {"no-lb", "the same without load balancing, stopping on collapse", {"lb_coef=0", NULL}, 1},
-      {"top2", "the same as moe with top-2 routing", {"top_k=2", NULL}, 0}},
+     {{"moe", "MoE upcycled from the dense checkpoint, top-1, load balancing", {NULL}},
+      {"no-lb", "the same without load balancing, trained as long as the others (its collapse is marked)",
+       {"lb_coef=0", NULL}},
+      {"top2", "the same as moe with top-2 routing", {"top_k=2", NULL}}},
      3},
     /* DyLoRA-MoE's design against full experts: adapters of rank 8 over the frozen dense
      * model, every adapter trained (dense routing) and one used per token at inference */
     {"lora-moe", "what do LoRA experts over a frozen base give against full experts, per parameter trained?",
-     {{"moe", "full-expert MoE upcycled from the dense checkpoint, top-1, load balancing", {NULL}, 0},
+     {{"moe", "full-expert MoE upcycled from the dense checkpoint, top-1, load balancing", {NULL}},
       {"lora", "LoRA-expert MoE (rank 8) over the frozen dense checkpoint: dense routing in training, top-1 at eval",
-       {"lora_rank=8", "router_mode=dense", "eval_router_mode=topk", NULL}, 0}},
+       {"lora_rank=8", "router_mode=dense", "eval_router_mode=topk", NULL}}},
      2},
 };
 
@@ -175,8 +175,7 @@ static pm_status run_study(study *s, char *err, size_t errlen) {
         stage(s, m->name, m->what);
         if (study_config(s, m->overrides, sc->moe_steps, &cfg, err, errlen) || write_upcycle_note(s, m->name, err, errlen))
             return PM_FAILED;
-        pm_train_options o = {.init_from = dense_dir, .upcycle_noise = UPCYCLE_NOISE,
-                              .stop_on_collapse = m->stop_on_collapse};
+        pm_train_options o = {.init_from = dense_dir, .upcycle_noise = UPCYCLE_NOISE};
         rc = train(s, m->name, &cfg, &o, err, errlen);
     }
     if (rc) return rc;

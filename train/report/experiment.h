@@ -8,8 +8,8 @@
  *           the same number of training steps in all.
  *   moe     upcycled from that checkpoint (every expert a copy of the dense MLP plus noise,
  *           the router at zero), top-1 with load balancing: configs/tiny.json.
- *   no-lb   the same without the load-balancing loss (lb_coef=0), stopped once routing
- *           collapses (--stop-on-collapse).
+ *   no-lb   the same without the load-balancing loss (lb_coef=0), trained as long as the
+ *           others; the step its routing collapses is logged and marked, not a stop.
  *   top2    the same as moe with top-2 routing.
  * The lora-moe study: what do LoRA experts over a frozen base (DyLoRA-MoE) give against full
  * experts? The same dense baseline, and upcycled from the same checkpoint:

@@ -105,7 +105,7 @@ static void runs_table(report *rp) {
     for (int i = 0; i < rp->n && !ref; i++)
         if (rp->runs[i].D) ref = &rp->runs[i];
     fprintf(f, "<h2>Runs</h2>\n<table><tr><th>run</th><th>MoE layers</th><th>experts</th><th>routing</th>"
-               "<th>lb_coef</th><th>router noise</th><th>steps</th><th>stopped on collapse</th>"
+               "<th>lb_coef</th><th>router noise</th><th>steps</th><th>routing collapsed</th>"
                "<th>trainable parameters</th><th>AdamW state</th><th>tokens/s (median)</th>");
     for (int d = 0; ref && d < ref->D; d++) {
         fprintf(f, "<th>held-out loss: ");

@@ -14,7 +14,7 @@
 #define MARGIN_R 16.0
 #define LEGEND_W 170.0
 #define GREY "#777777"
-#define THRESHOLD "#b2182b"
+#define THRESHOLD "#000000" /* thresholds and references: black, unlike any run's colour */
 
 #define MAX_SHOWN_EXPERTS 64
 
@@ -208,6 +208,20 @@ static int layer_index(const pm_run *r, int layer) {
     return -1;
 }
 
+/* Whether the run's collapse was this MoE layer's (index l): the collapse rule holds for it at
+ * the logged step nearest to the one the run was declared collapsed at (the detector watches
+ * every layer; only the collapsed ones get the marker). */
+static int collapsed_in_layer(const pm_run *r, int l) {
+    const pm_run_train *t = &r->train;
+    int near = -1;
+    for (int i = 0; r->collapse_step && l >= 0 && i < t->n; i++)
+        if (near < 0 || fabs(t->step[i] - r->collapse_step) < fabs(t->step[near] - r->collapse_step)) near = i;
+    if (near < 0) return 0;
+    pm_router_summary s = {.max_fraction = t->max_fraction[near * r->n_moe + l],
+                           .usage_entropy = t->usage_entropy[near * r->n_moe + l]};
+    return pm_router_collapsed(&s, r->cfg.n_experts);
+}
+
 /* Column l of a [n][n_moe] array. */
 static void column(const double *v, int n, int n_moe, int l, double *out) {
     for (int i = 0; i < n; i++) out[i] = v[(size_t)i * n_moe + l];
@@ -301,10 +315,15 @@ int pm_figure_usage(const char *path, const pm_run *runs, int n) {
         snprintf(title, sizeof title, "Layer %d: dead experts (no token in the batch)", layers[li]);
         pm_chart_axes(&s, &dead, title, step_label(runs, n), "experts");
         for (int i = 0; i < n; i++) {
-            if (!runs[i].collapse_step || layer_index(&runs[i], layers[li]) < 0) continue;
+            if (!collapsed_in_layer(&runs[i], layer_index(&runs[i], layers[li]))) continue;
             char label[192];
-            snprintf(label, sizeof label, "%s collapsed (step %d)", runs[i].name, runs[i].collapse_step);
-            pm_chart_vline(&s, &share, runs[i].collapse_step + runs[i].dense_steps, pm_colour_category(i), label);
+            int at = runs[i].collapse_step + runs[i].dense_steps;
+            if (runs[i].dense_steps)
+                snprintf(label, sizeof label, "%s collapsed (step %d here: MoE step %d)", runs[i].name, at,
+                         runs[i].collapse_step);
+            else
+                snprintf(label, sizeof label, "%s collapsed (step %d)", runs[i].name, at);
+            pm_chart_vline(&s, &share, at, pm_colour_category(i), label);
         }
         plot_field(&s, &share, runs, n, layers[li], max_fraction, NULL, x, y);
         plot_field(&s, &dead, runs, n, layers[li], dead_experts, NULL, x, y);

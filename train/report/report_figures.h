@@ -16,7 +16,7 @@ int pm_figure_eval_loss(const char *path, const pm_run *runs, int n);
 /* Router entropy and expert-usage entropy per MoE layer against ln E. */
 int pm_figure_entropy(const char *path, const pm_run *runs, int n);
 /* Largest expert share and dead experts per MoE layer, with the collapse threshold and the
- * steps at which runs stopped on collapse. */
+ * steps at which runs collapsed (on the layers that did). */
 int pm_figure_usage(const char *path, const pm_run *runs, int n);
 /* Mutual information between expert and domain over training, normalised by H(domain),
  * per MoE layer, from the evaluations' routing counts. */
