@@ -39,8 +39,8 @@ if "$pm" experiment emergence --scale toy --out study --data corpus/manifest.jso
 else
   bad "toy emergence study: $(tail -5 study.log)"
 fi
-grep -q '^\[5/5\]' study.log && ok "progress printed stage by stage" || bad "no stage progress in the log"
-for run in dense moe no-lb top2; do
+grep -q '^\[6/6\]' study.log && ok "progress printed stage by stage" || bad "no stage progress in the log"
+for run in dense moe no-lb top2 dense-restart; do
   [ -s "study/$run/metrics.jsonl" ] || bad "no metrics for run $run"
 done
 grep -q '"dense_steps"' study/moe/upcycle.json 2>/dev/null && ok "MoE runs record their upcycling point" \

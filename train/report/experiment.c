@@ -45,7 +45,7 @@ typedef struct {
     const char *overrides[4];
 } moe_run;
 
-enum { MAX_MOE_RUNS = 3 };
+enum { MAX_MOE_RUNS = 4 };
 
 /* An experiment: MoE runs upcycled from one dense checkpoint, beside the dense baseline. */
 typedef struct {
@@ -59,8 +59,11 @@ static const experiment experiments[] = {
      {{"moe", "MoE upcycled from the dense checkpoint, top-1, load balancing", {NULL}},
       {"no-lb", "the same without load balancing, trained as long as the others (its collapse is marked)",
        {"lb_coef=0", NULL}},
-      {"top2", "the same as moe with top-2 routing", {"top_k=2", NULL}}},
-     3},
+      {"top2", "the same as moe with top-2 routing", {"top_k=2", NULL}},
+      /* the upcycled runs restart warmup and the peak lr: this separates that from the experts */
+      {"dense-restart", "the dense model continued from the same checkpoint on the MoE runs' restarted schedule",
+       {"moe_layers=", NULL}}},
+     4},
     /* DyLoRA-MoE's design against full experts: adapters of rank 8 over the frozen dense
      * model, every adapter trained (dense routing) and one used per token at inference */
     {"lora-moe", "what do LoRA experts over a frozen base give against full experts, per parameter trained?",

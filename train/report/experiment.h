@@ -11,6 +11,8 @@
  *   no-lb   the same without the load-balancing loss (lb_coef=0), trained as long as the
  *           others; the step its routing collapses is logged and marked, not a stop.
  *   top2    the same as moe with top-2 routing.
+ *   dense-restart  the dense model continued from the same checkpoint on the MoE runs'
+ *           restarted schedule: the control that separates the restart from the experts.
  * The lora-moe study: what do LoRA experts over a frozen base (DyLoRA-MoE) give against full
  * experts? The same dense baseline, and upcycled from the same checkpoint:
  *   moe     full experts as above;
