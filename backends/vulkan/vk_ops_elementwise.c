@@ -68,20 +68,19 @@ int vk_add(pm_backend *be, pm_ref out, pm_ref a, pm_ref b, size_t n) {
     return vk_pieces(be, "add", VK_K_add, (pm_ref[]){out, a, b}, 3, &pc, sizeof pc, n);
 }
 
-int vk_fill(pm_backend *be, pm_ref x, size_t n, float value) {
+/* fill and scale: one buffer and one float (the value, the factor). */
+static int one_buffer(pm_backend *be, const char *op, vk_kernel kernel, pm_ref x, size_t n, float v) {
     struct {
         uint32_t off[1], n;
-        float value;
-    } pc = {.value = value};
-    return vk_pieces(be, "fill", VK_K_fill, (pm_ref[]){x}, 1, &pc, sizeof pc, n);
+        float v;
+    } pc = {.v = v};
+    return vk_pieces(be, op, kernel, (pm_ref[]){x}, 1, &pc, sizeof pc, n);
 }
 
+int vk_fill(pm_backend *be, pm_ref x, size_t n, float value) { return one_buffer(be, "fill", VK_K_fill, x, n, value); }
+
 int vk_scale(pm_backend *be, pm_ref x, size_t n, float alpha) {
-    struct {
-        uint32_t off[1], n;
-        float alpha;
-    } pc = {.alpha = alpha};
-    return vk_pieces(be, "scale", VK_K_scale, (pm_ref[]){x}, 1, &pc, sizeof pc, n);
+    return one_buffer(be, "scale", VK_K_scale, x, n, alpha);
 }
 
 int vk_gelu_fwd(pm_backend *be, pm_ref out, pm_ref inp, size_t n) {
