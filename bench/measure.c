@@ -18,6 +18,21 @@ typedef struct {
 static const plan full_plan = {2.0, 0.010, 5, 50};
 static const plan quick_plan = {0.6, 0.003, 1, 15};
 
+/* POLYMOE_BENCH_BUDGET=SECONDS (0.05..60) replaces the budget per measurement: a fast device
+ * needs far less than the default to reach the plan's repetitions (scripts/gpu-verify.sh,
+ * which has minutes on a lent GPU, sets it). */
+static plan plan_of(int quick) {
+    plan p = quick ? quick_plan : full_plan;
+    const char *v = getenv("POLYMOE_BENCH_BUDGET");
+    char *end;
+    double s = v ? strtod(v, &end) : 0;
+    static int warned;
+    if (v && end != v && !*end && s >= 0.05 && s <= 60) p.budget_s = s;
+    else if (v && !warned++)
+        fprintf(stderr, "polymoe bench: POLYMOE_BENCH_BUDGET=%s ignored (seconds, 0.05..60)\n", v);
+    return p;
+}
+
 double pm_bench_now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -88,7 +103,7 @@ static int timing_failed(pm_bench_ctx *c, const pm_record *rec) {
 
 int pm_bench_time(pm_bench_ctx *c, pm_bench_body body, void *arg, double flops, double bytes,
                   pm_record *rec) {
-    const plan *p = c->quick ? &quick_plan : &full_plan;
+    const plan plan = plan_of(c->quick), *p = &plan;
     pm_backend *be = c->be;
     if (c->quick && pm_bench_now() > c->deadline) {
         pm_bench_skip(c, "%s:%s %s %s %s: quick mode, the suite's share of the time is spent",

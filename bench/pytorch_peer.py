@@ -1,6 +1,9 @@
 #!/usr/bin/env python3
 """The PyTorch peer of `polymoe bench --suite train_step`: the same GPT-2 MoE, built from a
 polymoe config JSON, trained on random tokens (of --vocab, default the bytes) with the same B and T; prints tokens/s.
+On the CPU by default; `--device cuda` runs it on a GPU in float32, with `--tf32` letting matmuls
+use TF32 tensor cores (torch.backends.cuda.matmul.allow_tf32), and reports the peak of
+PyTorch's device allocations (torch.cuda.max_memory_allocated).
 
 For developers who have PyTorch; not part of CI and never a dependency of polymoe. It matches
 model/ and the bench's step: pre-norm GPT-2 blocks (layernorm eps 1e-5, causal attention,
@@ -22,7 +25,7 @@ Two implementations of the MoE layer:
            bfloat16 on CPUs, and both sides here compute in float32)
 
 Prints a line per timed step, then one JSON line: {"tokens_per_s": median, "tokens_per_s_min",
-"tokens_per_s_max", ...}.
+"tokens_per_s_max", "device", "tf32", "peak_bytes" (null on the CPU), ...}.
 """
 import argparse
 import json
@@ -222,7 +225,18 @@ def main():
     ap.add_argument("--seed", type=int, default=1337)
     ap.add_argument("--vocab", type=int, help="vocabulary size (default the config's; its 0, the tokenizer's, is "
                                               "taken as the byte tokenizer's 257)")
+    ap.add_argument("--device", default="cpu", help="cpu (default) or cuda[:N]")
+    ap.add_argument("--tf32", action="store_true", help="on cuda: matmuls in TF32 on tensor cores (default float32)")
     args = ap.parse_args()
+    device = torch.device(args.device)
+    on_gpu = device.type == "cuda"
+    if on_gpu and not torch.cuda.is_available():
+        sys.exit("pytorch_peer: --device cuda, but torch.cuda.is_available() is False")
+    if args.tf32 and not on_gpu:
+        sys.exit("pytorch_peer: --tf32 is for --device cuda")
+    # float32 unless asked: PyTorch's default already keeps TF32 off for matmuls; say so explicitly
+    torch.backends.cuda.matmul.allow_tf32 = args.tf32
+    torch.backends.cudnn.allow_tf32 = args.tf32
 
     cfg = load_config(args.config)
     cfg["vocab_size"] = args.vocab or cfg["vocab_size"] or 257
@@ -233,12 +247,12 @@ def main():
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     B, T = args.batch or cfg["batch_size"], cfg["block_size"]
-    model = GPT(cfg, args.impl)
+    model = GPT(cfg, args.impl).to(device)
     opt = make_optimizer(model, cfg, lr=1e-4)
     params = [p for p in model.parameters()]
     step_fn = torch.compile(model) if args.compile else model
-    tokens = torch.randint(0, cfg["vocab_size"], (B, T))
-    targets = torch.randint(0, cfg["vocab_size"], (B, T))
+    tokens = torch.randint(0, cfg["vocab_size"], (B, T)).to(device)
+    targets = torch.randint(0, cfg["vocab_size"], (B, T)).to(device)
     moe_layers = [b.mlp for b in model.h if isinstance(b.mlp, MoE)]
 
     def step(i):
@@ -250,10 +264,14 @@ def main():
         if cfg["grad_clip"] > 0:
             torch.nn.utils.clip_grad_norm_(params, cfg["grad_clip"])
         opt.step()
+        if on_gpu:  # the step's kernels are done before the clock is read
+            torch.cuda.synchronize(device)
         return loss.item()
 
     for i in range(args.warmup):
         step(i + 1)
+    if on_gpu:
+        torch.cuda.reset_peak_memory_stats(device)
     rates = []
     for i in range(args.steps):
         t0 = time.perf_counter()
@@ -265,6 +283,8 @@ def main():
         "peer": "pytorch", "torch": torch.__version__, "config": name, "dense": args.dense,
         "impl": None if args.dense or not moe_layers else args.impl, "compile": args.compile,
         "B": B, "T": T, "threads": torch.get_num_threads(), "steps": args.steps,
+        "device": torch.cuda.get_device_name(device) if on_gpu else "cpu", "tf32": args.tf32,
+        "peak_bytes": torch.cuda.max_memory_allocated(device) if on_gpu else None,
         "params": sum(p.numel() for p in params),
         "tokens_per_s": statistics.median(rates), "tokens_per_s_min": min(rates),
         "tokens_per_s_max": max(rates)}))

@@ -1,13 +1,21 @@
 /* GEMM: square float32 matrices, and the shapes the models run: the MLP's 768 -> 3072 -> 768
- * products and their gradients, the per-head attention products, and the LM head against
- * GPT-2's vocabulary of 50257. FLOPs: 2 m n k per batch item. */
+ * products and their gradients, the per-head attention products, the LM head against
+ * GPT-2's vocabulary of 50257, and an MoE layer's expert GEMMs (8 experts, top-1): as one
+ * batched GEMM over equal shares of the tokens (what a vendor library's batched GEMM can do)
+ * and through the grouped ops over an uneven split (what a router gives; each backend's
+ * grouped kernels, whichever GEMM implementation is selected). FLOPs: 2 m n k per batch item
+ * or segment. */
 #include "bench/inputs.h"
 #include "bench/suites.h"
 
 #include <stdio.h>
 #include <string.h>
 
-enum { WIDTH = 768, HEADS = 12, HEAD_SIZE = 64, GPT2_VOCAB = 50257, QUICK_LONGEST_MS = 1000 };
+enum { WIDTH = 768, HEADS = 12, HEAD_SIZE = 64, GPT2_VOCAB = 50257, QUICK_LONGEST_MS = 1000,
+       EXPERTS = 8 };
+
+/* Each expert's share of the tokens in the grouped cases: uneven, as routing is. */
+static const double expert_share[EXPERTS] = {0.22, 0.05, 0.18, 0.10, 0.15, 0.08, 0.12, 0.10};
 
 typedef struct {
     const char *name;
@@ -58,6 +66,54 @@ static double run_case(pm_bench_ctx *c, const gemm_case *g, uint32_t seed) {
     return r ? r->t.median_ms : -1;
 }
 
+/* A grouped GEMM over EXPERTS segments of `rows` token rows: gemm_grouped (C_g = A_g op(B_g),
+ * B_g of n x k or k x n) or, for wgrad, gemm_grouped_wgrad (C_g = A_g^T D_g, n x k). */
+typedef struct {
+    const char *name;
+    int wgrad, trans_b, n, k;
+} grouped_case;
+
+typedef struct {
+    const grouped_case *g;
+    int rows;
+    pm_buf *offsets, *a, *b, *c;
+} grouped_arg;
+
+static void grouped_body(pm_backend *be, void *p) {
+    grouped_arg *x = p;
+    const grouped_case *g = x->g;
+    if (g->wgrad)
+        pm_op(be, gemm_grouped_wgrad, x->rows, g->n, g->k, EXPERTS, pm_at(x->offsets, 0),
+              pm_at(x->a, 0), pm_at(x->b, 0), 0.0f, pm_at(x->c, 0));
+    else
+        pm_op(be, gemm_grouped, g->trans_b, x->rows, g->n, g->k, EXPERTS, pm_at(x->offsets, 0),
+              pm_at(x->a, 0), pm_at(x->b, 0), 0.0f, pm_at(x->c, 0));
+}
+
+static void run_grouped(pm_bench_ctx *c, const grouped_case *g, int rows, uint32_t seed) {
+    int32_t offsets[EXPERTS + 1] = {0};
+    double cumulative = 0;
+    for (int e = 0; e < EXPERTS; e++) {
+        cumulative += expert_share[e];
+        offsets[e + 1] = e + 1 == EXPERTS ? rows : (int)(cumulative * rows);
+    }
+    size_t r = (size_t)rows, n = (size_t)g->n, k = (size_t)g->k;
+    pm_bench_bufs bufs = {.be = c->be};
+    /* wgrad: A rows x n and D rows x k give E results of n x k; else A rows x k, E weights of
+     * k x n and C rows x n */
+    grouped_arg arg = {g, rows, pm_bench_upload(&bufs, offsets, EXPERTS + 1),
+                       pm_bench_uniform(&bufs, r * (g->wgrad ? n : k), 1.0f, seed),
+                       pm_bench_uniform(&bufs, g->wgrad ? r * k : EXPERTS * k * n, 1.0f, seed + 1),
+                       pm_bench_zeros(&bufs, g->wgrad ? EXPERTS * n * k : r * n)};
+    char shape[96];
+    snprintf(shape, sizeof shape, "%dx%dx%d%s%s E=%d", g->wgrad ? g->n : rows,
+             g->wgrad ? g->k : g->n, g->wgrad ? rows : g->k, g->wgrad ? " A^T" : "",
+             g->trans_b ? " B^T" : "", EXPERTS);
+    pm_bench_measure(c, g->wgrad ? "gemm_grouped_wgrad" : "gemm_grouped", g->name, shape,
+                     grouped_body, &arg, 2.0 * r * n * k, 0);
+    pm_bench_bufs_free(&bufs);
+}
+
 void pm_bench_gemm(pm_bench_ctx *c) {
     /* quick: a reduced token count (and one sequence of 256 for attention) */
     int tokens = c->quick ? 64 : 4096, seq = c->quick ? 256 : 1024, seqs = c->quick ? 1 : 4;
@@ -82,4 +138,14 @@ void pm_bench_gemm(pm_bench_ctx *c) {
         {"lm_head", 0, 1, tokens, GPT2_VOCAB, WIDTH, 1},      /* x wte^T */
     };
     for (size_t i = 0; i < sizeof model / sizeof model[0]; i++, seed += 2) run_case(c, &model[i], seed);
+    /* the experts of an MoE MLP: x W_fc per expert, equal shares, one batched GEMM */
+    run_case(c, &(gemm_case){"experts_fc", 0, 0, tokens / EXPERTS, 4 * WIDTH, WIDTH, EXPERTS}, seed);
+    const grouped_case grouped[] = {
+        {"moe_fc", 0, 0, 4 * WIDTH, WIDTH},       /* x W_fc per expert */
+        {"moe_proj", 0, 0, WIDTH, 4 * WIDTH},     /* h W_proj per expert */
+        {"moe_fc_dgrad", 0, 1, WIDTH, 4 * WIDTH}, /* dh W_fc^T per expert */
+        {"moe_fc_wgrad", 1, 0, WIDTH, 4 * WIDTH}, /* x^T dh per expert (n x k here: C x 4C) */
+    };
+    for (size_t i = 0; i < sizeof grouped / sizeof grouped[0]; i++, seed += 2)
+        run_grouped(c, &grouped[i], tokens, seed);
 }

@@ -12,6 +12,16 @@ cmake -S . -B build -DPOLYMOE_WERROR=ON >/dev/null
 cmake --build build -j"$jobs"
 (cd build && ctest --output-on-failure -j1)
 
+# The GPU verification script without a GPU (scripts/gpu-verify.sh --dry-run, about 1.5 minutes):
+# its build for sm_90 against the Debian packages it carries to the GPU machine (downloaded into
+# .gpu-deps/ when absent, about 21 MB), its CPU-side steps and its report, so that the script a
+# lent GPU runs cannot rot unnoticed. Its GPU steps are reported as skipped, never as passed.
+if command -v nvcc > /dev/null; then
+  bash scripts/gpu-verify.sh --dry-run --jobs "$jobs"
+else
+  echo "skip  scripts/gpu-verify.sh --dry-run: no nvcc on this machine (the dry run builds with CUDA)"
+fi
+
 # The sanitizer build leaves CUDA out: its runtime and ASan's shadow memory do not mix.
 # LeakSanitizer is off because the OpenCL and Vulkan drivers (PoCL, Mesa) keep memory on purpose;
 # allocator_may_return_null lets an impossible allocation fail as malloc does without ASan

@@ -8,9 +8,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* cuBLAS first by default because the own kernel has not been measured against it yet; the
- * default must be re-decided from a GPU measurement (polymoe bench) before it is trusted. */
-static const char *const cuda_gemm_impls[] = {"cublas", "own", NULL};
+/* The GEMM implementations, the first the default. Float32 cuBLAS leads because the own
+ * kernel has not been measured against it yet; the default must be re-decided from a GPU
+ * measurement (polymoe bench) before it is trusted. The "-tf32" ones multiply on tensor cores
+ * with operands rounded to TF32 (10-bit mantissa, float accumulation): faster, less exact, so
+ * never the default; offered on compute capability 8.0 and later, where tensor cores take
+ * TF32. POLYMOE_CUDA_GEMM="NAME[,NAME...]" offers only those, the first the default (e.g.
+ * cublas-tf32 for a throughput run). The float32 pair comes first: list_gemms offers only
+ * those two below 8.0. */
+static const cuda_gemm_kind gemm_kinds[CUDA_GEMM_KINDS] = {
+    {"cublas", 0, 0}, {"own", 1, 0}, {"cublas-tf32", 0, 1}, {"own-tf32", 1, 1}};
 
 /* Working memory reserved at open: sumsq's partial sums and a typical plan fit. */
 enum { SCRATCH_RESERVE = 256 * 1024 };
@@ -142,17 +149,63 @@ static int open_context(pm_backend *be, cuda_ctx *cx) {
     return cuda_scratch(be, "open", SCRATCH_RESERVE, &scratch);
 }
 
+/* Appends gemm_kinds[k] to the offered list unless it is there already. */
+static void offer(cuda_ctx *cx, int *n, int k) {
+    for (int i = 0; i < *n; i++)
+        if (cx->impls[i].name == gemm_kinds[k].name) return;
+    cx->impls[*n] = gemm_kinds[k];
+    cx->impl_names[(*n)++] = gemm_kinds[k].name;
+}
+
+/* The GEMM implementations this device offers: all (TF32 from compute capability 8.0), or
+ * those POLYMOE_CUDA_GEMM names, in its order. */
+static int list_gemms(pm_backend *be, cuda_ctx *cx) {
+    int major = 0, n = 0, usable = CUDA_GEMM_KINDS;
+    if (cuda_check(be, "open", cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor,
+                                                      be->device)) != PM_OK)
+        return PM_ERR;
+    if (major < 8) usable = 2; /* no TF32 tensor cores before Ampere */
+    const char *want = getenv("POLYMOE_CUDA_GEMM");
+    if (!want || !*want) {
+        for (int k = 0; k < usable; k++) offer(cx, &n, k);
+    } else {
+        for (const char *p = want; *p; p += *p == ',') {
+            size_t len = strcspn(p, ",");
+            int k = 0;
+            while (k < usable && (strlen(gemm_kinds[k].name) != len ||
+                                  strncmp(p, gemm_kinds[k].name, len) != 0))
+                k++;
+            if (k == usable || len == 0)
+                return pm_fail(be, "open",
+                               "POLYMOE_CUDA_GEMM=%s: '%.*s' is not a GEMM implementation of this "
+                               "device (it has cublas, own%s)",
+                               want, (int)len, p, usable > 2 ? ", cublas-tf32, own-tf32" : "");
+            offer(cx, &n, k);
+            p += len;
+        }
+    }
+    cx->impl_names[n] = NULL;
+    cx->gemm = cx->impls[0];
+    be->gemm_impls = cx->impl_names;
+    return PM_OK;
+}
+
+static int cuda_select_gemm(pm_backend *be, int index) {
+    cuda_ctx *cx = ctx_of(be);
+    cx->gemm = cx->impls[index];
+    return PM_OK;
+}
+
 static int cuda_open(pm_backend *be, int device) {
     cudaError_t err = describe(device, &be->info);
     if (err != cudaSuccess) return cuda_check(be, "open", err);
     cuda_ctx *cx = calloc(1, sizeof *cx);
     if (!cx) return pm_fail(be, "open", "out of host memory");
     be->ctx = cx;
-    if (open_context(be, cx) != PM_OK) {
+    if (open_context(be, cx) != PM_OK || list_gemms(be, cx) != PM_OK) {
         cuda_close(be);
         return PM_ERR;
     }
-    be->gemm_impls = cuda_gemm_impls;
     be->ops = PM_OP_TABLE(cuda);
     return PM_OK;
 }
@@ -229,4 +282,5 @@ const pm_driver pm_cuda_driver = {
     .upload = cuda_upload,
     .download = cuda_download,
     .sync = cuda_sync,
+    .select_gemm = cuda_select_gemm,
 };

@@ -11,8 +11,15 @@
 #include "backends/backend_impl.h"
 #include "backends/cuda/cuda_kernels.h"
 
-/* Indices into the GEMM implementation list (see cuda_backend.c for the default). */
-enum { CUDA_GEMM_CUBLAS, CUDA_GEMM_OWN };
+/* A GEMM implementation (cuda_backend.c lists them): cuBLAS or the own kernel for the
+ * batched product (the grouped GEMMs always take the own kernels), products in float32 or
+ * in TF32 on tensor cores. */
+typedef struct {
+    const char *name;
+    int own, tf32;
+} cuda_gemm_kind;
+
+enum { CUDA_GEMM_KINDS = 4 };
 
 typedef struct {
     cudaStream_t stream;       /* every op of the backend runs on this one stream */
@@ -20,6 +27,9 @@ typedef struct {
     cuk_fault *fault;          /* device: the first bad input a kernel found */
     void *scratch;             /* device: working memory of sumsq and moe_plan */
     size_t scratch_bytes;
+    const char *impl_names[CUDA_GEMM_KINDS + 1]; /* be->gemm_impls, NULL-terminated */
+    cuda_gemm_kind impls[CUDA_GEMM_KINDS];       /* the same order */
+    cuda_gemm_kind gemm;                         /* the selected one */
 } cuda_ctx;
 
 /* Makes be's device current (one thread may drive several devices) and returns its stream.

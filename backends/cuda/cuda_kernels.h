@@ -37,6 +37,7 @@ typedef struct {
     int lda, ldb, ldc;
     int trans_a, trans_b;
     float alpha, beta;
+    int tf32; /* 1: products in TF32 on tensor cores (sm_80+), float accumulation */
 } cuk_matmul;
 
 /* gemm.cu: the tiled kernel ("own" GEMM). */

@@ -1,10 +1,12 @@
 // GEMM, the "own" implementation: 64 x 64 output tiles staged through shared memory in
 // 16-deep slices of K, each of the 256 threads accumulating a 4 x 4 register block in float.
 // One tile routine serves the batched GEMM and both grouped GEMMs, which read the segment
-// offsets on the device (no host round trip).
+// offsets on the device (no host round trip). With g.tf32 the same tiles multiply on tensor
+// cores in TF32 (sm_80 and later): operands rounded to a 10-bit mantissa, float accumulation.
 #include "backends/cuda/cuda_device.cuh"
 
 #include <limits.h>
+#include <mma.h>
 
 namespace {
 
@@ -69,9 +71,70 @@ __device__ void gemm_tile(const cuk_matmul &g, int row0, int col0) {
     }
 }
 
+// The TF32 tile: the same staging (rounded to TF32 on the way into shared memory), then
+// wmma m16n16k8 products; each of the 8 warps owns a 16 x 32 strip (two 16 x 16
+// accumulators), which goes through shared memory to the alpha/beta epilogue. wmma wants
+// 32-byte aligned fragments and leading dimensions in multiples of 4 floats, hence PAD.
+__device__ void gemm_tile_tf32(const cuk_matmul &g, int row0, int col0) {
+#if __CUDA_ARCH__ >= 800
+    using namespace nvcuda;
+    constexpr int PAD = 4, WM = 16, WN = 16, WK = 8;
+    __shared__ __align__(32) float As[BK][BM + PAD]; // As[p][i] = A(i, p): column-major A
+    __shared__ __align__(32) float Bs[BK][BN + PAD];
+    __shared__ __align__(32) float Cs[BM][BN + PAD];
+    const int tid = threadIdx.x, warp = tid / WARP;
+    const int wr = (warp / 2) * WM, wc = (warp % 2) * 2 * WN; // the warp's strip in the tile
+    wmma::fragment<wmma::accumulator, WM, WN, WK, float> acc[2];
+    wmma::fill_fragment(acc[0], 0.0f);
+    wmma::fill_fragment(acc[1], 0.0f);
+    for (int k0 = 0; k0 < g.k; k0 += BK) {
+        for (int l = tid; l < BM * BK; l += TILE_THREADS) {
+            int i = g.trans_a ? l % BM : l / BK, p = g.trans_a ? l / BM : l % BK;
+            As[p][i] = wmma::__float_to_tf32(load_a(g, row0 + i, k0 + p));
+            int j = g.trans_b ? l / BK : l % BN, q = g.trans_b ? l % BK : l / BN;
+            Bs[q][j] = wmma::__float_to_tf32(load_b(g, k0 + q, col0 + j));
+        }
+        __syncthreads();
+#pragma unroll
+        for (int kk = 0; kk < BK; kk += WK) {
+            wmma::fragment<wmma::matrix_a, WM, WN, WK, wmma::precision::tf32, wmma::col_major> a;
+            wmma::load_matrix_sync(a, &As[kk][wr], BM + PAD);
+#pragma unroll
+            for (int f = 0; f < 2; f++) {
+                wmma::fragment<wmma::matrix_b, WM, WN, WK, wmma::precision::tf32, wmma::row_major> b;
+                wmma::load_matrix_sync(b, &Bs[kk][wc + f * WN], BN + PAD);
+                wmma::mma_sync(acc[f], a, b, acc[f]);
+            }
+        }
+        __syncthreads();
+    }
+    wmma::store_matrix_sync(&Cs[wr][wc], acc[0], BN + PAD, wmma::mem_row_major);
+    wmma::store_matrix_sync(&Cs[wr][wc + WN], acc[1], BN + PAD, wmma::mem_row_major);
+    __syncthreads();
+    for (int l = tid; l < BM * BN; l += TILE_THREADS) {
+        const int i = row0 + l / BN, j = col0 + l % BN;
+        if (i >= g.m || j >= g.n) continue;
+        float *out = &g.c[(size_t)i * g.ldc + j];
+        const float v = Cs[l / BN][l % BN];
+        *out = g.beta != 0.0f ? g.alpha * v + g.beta * *out : g.alpha * v;
+    }
+    __syncthreads();
+#else
+    // No tensor-core TF32 before sm_80: the host offers the TF32 implementations only on
+    // compute capability 8.0 and later, so this float path is never chosen for one.
+    gemm_tile(g, row0, col0);
+#endif
+}
+
+template <bool TF32> __device__ __forceinline__ void tile(const cuk_matmul &g, int row0, int col0) {
+    if constexpr (TF32) gemm_tile_tf32(g, row0, col0);
+    else gemm_tile(g, row0, col0);
+}
+
 __host__ __device__ int tiles(int extent, int tile) { return (extent + tile - 1) / tile; }
 
 // blockIdx.x numbers the output tiles (row-tile major), blockIdx.y strides over the batch.
+template <bool TF32>
 __global__ void __launch_bounds__(TILE_THREADS)
 gemm_batched_kernel(cuk_matmul g, int batch, long stride_a, long stride_b, long stride_c,
                     int tiles_n) {
@@ -81,7 +144,7 @@ gemm_batched_kernel(cuk_matmul g, int batch, long stride_a, long stride_b, long 
         item.a += z * stride_a;
         item.b += z * stride_b;
         item.c += z * stride_c;
-        gemm_tile(item, row0, col0);
+        tile<TF32>(item, row0, col0);
     }
 }
 
@@ -107,6 +170,7 @@ __device__ void check_offsets(const int32_t *offsets, int groups, int rows, cuk_
 
 // blockIdx.x = (row tile m, column tile n): the row tiles of all segments are numbered one
 // after the other, so the grid covers at most ceil(rows / BM) + groups row tiles.
+template <bool TF32>
 __global__ void __launch_bounds__(TILE_THREADS)
 gemm_grouped_kernel(cuk_matmul g, int groups, const int32_t *offsets, int tiles_n,
                     cuk_fault *fault) {
@@ -125,7 +189,7 @@ gemm_grouped_kernel(cuk_matmul g, int groups, const int32_t *offsets, int tiles_
             s.a = g.a + (size_t)lo * g.lda;
             s.b = g.b + (size_t)grp * g.k * g.n;
             s.c = g.c + (size_t)lo * g.ldc;
-            gemm_tile(s, mt * BM, col0);
+            tile<TF32>(s, mt * BM, col0);
             return;
         }
         mt -= seg_tiles;
@@ -133,6 +197,7 @@ gemm_grouped_kernel(cuk_matmul g, int groups, const int32_t *offsets, int tiles_
 }
 
 // blockIdx.x = output tile of C_g, blockIdx.y strides over the groups; K is the segment.
+template <bool TF32>
 __global__ void __launch_bounds__(TILE_THREADS)
 gemm_wgrad_kernel(cuk_matmul g, int rows, int groups, const int32_t *offsets, int tiles_n,
                   cuk_fault *fault) {
@@ -147,7 +212,7 @@ gemm_wgrad_kernel(cuk_matmul g, int rows, int groups, const int32_t *offsets, in
         s.a = g.a + (size_t)lo * g.lda;
         s.b = g.b + (size_t)lo * g.ldb;
         s.c = g.c + (size_t)grp * g.m * g.n;
-        gemm_tile(s, row0, col0);
+        tile<TF32>(s, row0, col0);
     }
 }
 
@@ -166,8 +231,13 @@ extern "C" cudaError_t cuk_gemm(cudaStream_t stream, cuk_matmul g, int batch, lo
     if (g.m <= 0 || g.n <= 0 || batch <= 0) return cudaSuccess;
     const unsigned grid = tile_grid(tiles(g.m, BM), g.n);
     if (!grid) return cudaErrorInvalidConfiguration;
-    gemm_batched_kernel<<<dim3(grid, y_extent(batch)), TILE_THREADS, 0, stream>>>(
-        g, batch, stride_a, stride_b, stride_c, tiles(g.n, BN));
+    const dim3 blocks(grid, y_extent(batch));
+    if (g.tf32)
+        gemm_batched_kernel<true><<<blocks, TILE_THREADS, 0, stream>>>(
+            g, batch, stride_a, stride_b, stride_c, tiles(g.n, BN));
+    else
+        gemm_batched_kernel<false><<<blocks, TILE_THREADS, 0, stream>>>(
+            g, batch, stride_a, stride_b, stride_c, tiles(g.n, BN));
     return launched();
 }
 
@@ -176,8 +246,12 @@ extern "C" cudaError_t cuk_gemm_grouped(cudaStream_t stream, cuk_matmul g, int g
     if (g.n <= 0 || groups <= 0) return cudaSuccess;
     const unsigned grid = tile_grid((long)tiles(g.m, BM) + groups, g.n);
     if (!grid) return cudaErrorInvalidConfiguration;
-    gemm_grouped_kernel<<<grid, TILE_THREADS, 0, stream>>>(g, groups, offsets, tiles(g.n, BN),
-                                                           fault);
+    if (g.tf32)
+        gemm_grouped_kernel<true><<<grid, TILE_THREADS, 0, stream>>>(g, groups, offsets,
+                                                                     tiles(g.n, BN), fault);
+    else
+        gemm_grouped_kernel<false><<<grid, TILE_THREADS, 0, stream>>>(g, groups, offsets,
+                                                                      tiles(g.n, BN), fault);
     return launched();
 }
 
@@ -187,7 +261,12 @@ extern "C" cudaError_t cuk_gemm_grouped_wgrad(cudaStream_t stream, cuk_matmul g,
     if (g.m <= 0 || g.n <= 0 || groups <= 0) return cudaSuccess;
     const unsigned grid = tile_grid(tiles(g.m, BM), g.n);
     if (!grid) return cudaErrorInvalidConfiguration;
-    gemm_wgrad_kernel<<<dim3(grid, y_extent(groups)), TILE_THREADS, 0, stream>>>(
-        g, rows, groups, offsets, tiles(g.n, BN), fault);
+    const dim3 blocks(grid, y_extent(groups));
+    if (g.tf32)
+        gemm_wgrad_kernel<true><<<blocks, TILE_THREADS, 0, stream>>>(g, rows, groups, offsets,
+                                                                     tiles(g.n, BN), fault);
+    else
+        gemm_wgrad_kernel<false><<<blocks, TILE_THREADS, 0, stream>>>(g, rows, groups, offsets,
+                                                                      tiles(g.n, BN), fault);
     return launched();
 }
