@@ -70,7 +70,8 @@ absent = [n for n in need if n not in svgs]
 print(f"{len(svgs)} SVG files, {len(refs)} images on the page")
 for what, items in (("malformed", bad), ("missing", missing), ("not on the page", unshown), ("absent", absent)):
     if items: print(what + ": " + ", ".join(items))
-sections = ["I(expert; domain)", "saturation", "Token types", "Samples", 'class="x0"']
+sections = ["I(expert; domain)", "saturation", "Token types", "Samples", 'class="x0"', "I(expert; token | domain)",
+            "Next token keeps the expert", "What each expert takes", "first \\ second", "trigram baseline"]
 lacking = [s for s in sections if s not in page]
 if lacking: print("page lacks: " + ", ".join(lacking))
 sys.exit(1 if bad or missing or unshown or absent or lacking or not svgs else 0)

@@ -212,7 +212,7 @@ static void numbers_section(report *rp) {
     fprintf(f, "<h2>3. Numbers per layer</h2>\n<table><tr><th>run</th><th>layer</th><th>eval step</th>"
                "<th>I(expert; domain) nats</th><th>/ H(domain)</th><th>I(expert; class | domain) nats</th>"
                "<th>/ H(class | domain)</th><th>saturation</th><th>usage entropy</th><th>max share</th>"
-               "<th>dead experts</th></tr>\n");
+               "<th>dead experts</th><th>I(expert; token | domain) nats</th><th>next token keeps the expert</th></tr>\n");
     for (int i = 0; i < rp->n; i++) {
         const pm_run *r = &rp->runs[i];
         const pm_routing *rt = rp->has_routing[i] ? &rp->routing[i] : NULL;
@@ -243,6 +243,11 @@ static void numbers_section(report *rp) {
                         r->train.dead_experts[last * r->n_moe + l]);
             else
                 fprintf(f, "<td>-</td><td>-</td><td>-</td>");
+            if (rt && rt->pairs[l] > 0)
+                fprintf(f, "<td>%.4f</td><td>%.3f (%.0f of %.0f pairs)</td>", pm_routing_token_information(rt, l),
+                        rt->kept[l] / rt->pairs[l], rt->kept[l], rt->pairs[l]);
+            else
+                fprintf(f, "<td>-</td><td>-</td>");
             fprintf(f, "</tr>\n");
         }
     }
@@ -254,7 +259,13 @@ static void numbers_section(report *rp) {
                "<b>Saturation</b>: the share of the analysed held-out bytes whose top-1 expert under the "
                "run's earliest kept checkpoint is the one under its last checkpoint (1: routing settled). "
                "<b>Usage entropy, max share, dead experts</b>: of the last logged training batch; usage "
-               "entropy is ln E when experts are used evenly.</p>\n");
+               "entropy is ln E when experts are used evenly. <b>I(expert; token | domain)</b>: the control "
+               "for the class column: the information the token's identity alone could give the top-1 "
+               "expert (a class is a function of the token, so a router that only looked up the token could "
+               "carry all of the class information; a class figure close to this one says little beyond "
+               "token identity). It is a plug-in estimate over the analysed text, biased upwards where "
+               "tokens are rare. <b>Next token keeps the expert</b>: the share of adjacent positions of a "
+               "held-out sequence whose top-1 experts are the same (uniform routing: 1/E), with the counts.</p>\n");
 }
 
 static void dynamics_section(report *rp) {
@@ -275,7 +286,10 @@ static void dynamics_section(report *rp) {
         if (!r->n_moe) continue;
         fprintf(f, "<p>");
         text(rp, r->name);
-        if (r->collapse_step)
+        if (r->collapse_step && last_step(r) > r->collapse_step)
+            fprintf(f, ": routing collapsed at step %d (%d counted from the start of training); the run "
+                       "trained on to step %g.</p>\n", r->collapse_step, r->collapse_step + r->dense_steps, last_step(r));
+        else if (r->collapse_step)
             fprintf(f, ": routing collapsed at step %d (%d counted from the start of training); the run "
                        "stopped there (--stop-on-collapse).</p>\n", r->collapse_step, r->collapse_step + r->dense_steps);
         else
@@ -360,6 +374,60 @@ static void samples_section(report *rp) {
     }
 }
 
+/* Per MoE run and layer: each expert's share of the top-1 assignments and the tokens it takes
+ * most often; for top-2 runs the first x second choice co-activation counts. */
+static void experts_section(report *rp) {
+    FILE *f = rp->html;
+    fprintf(f, "<h2>8. What each expert takes</h2>\n<p class=\"note\">From the latest checkpoint over the "
+               "analysed held-out text: each expert's share of the top-1 assignments (with the count), and "
+               "the tokens it is sent most often, each with the share of the expert's tokens it makes up "
+               "and its count (text escaped: \\n newline, \\t tab, \\xHH other bytes). For top-2 runs, the "
+               "co-activation counts: rows the first choice, columns the second.</p>\n");
+    for (int i = 0; i < rp->n; i++) {
+        const pm_run *r = &rp->runs[i];
+        if (!rp->has_routing[i]) continue;
+        const pm_routing *rt = &rp->routing[i];
+        for (int l = 0; l < rt->n_moe; l++) {
+            double all = 0, *taken = calloc((size_t)rt->E, sizeof *taken);
+            if (!taken) {
+                rp->failed = 1;
+                return;
+            }
+            for (int e = 0; e < rt->E; e++)
+                for (int d = 0; d < rt->D; d++)
+                    for (int t = 0; t < rt->V; t++) taken[e] += pm_routing_token_counts(rt, l, d, t)[e];
+            for (int e = 0; e < rt->E; e++) all += taken[e];
+            fprintf(f, "<p><b>");
+            text(rp, r->name);
+            fprintf(f, "</b>, layer %d</p>\n<table><tr><th>expert</th><th>share of tokens</th><th>tokens taken most "
+                       "often</th></tr>\n", r->moe_layer[l]);
+            for (int e = 0; e < rt->E; e++) {
+                fprintf(f, "<tr><td>E%d</td><td>%.1f%% (%.0f)</td><td>", e, all > 0 ? 100 * taken[e] / all : 0, taken[e]);
+                const pm_routing_token *top = pm_routing_top_tokens(rt, l, e);
+                for (int j = 0; j < PM_TOP_TOKENS && top[j].count > 0; j++) {
+                    fprintf(f, "%s<code>", j ? ", " : "");
+                    text(rp, top[j].text);
+                    fprintf(f, "</code> %.0f%% (%.0f)", 100 * top[j].count / taken[e], top[j].count);
+                }
+                fprintf(f, "</td></tr>\n");
+            }
+            fprintf(f, "</table>\n");
+            free(taken);
+            if (rt->k < 2) continue;
+            fprintf(f, "<table><tr><th>first \\ second</th>");
+            for (int e = 0; e < rt->E; e++) fprintf(f, "<th>E%d</th>", e);
+            fprintf(f, "</tr>\n");
+            for (int a = 0; a < rt->E; a++) {
+                fprintf(f, "<tr><th>E%d</th>", a);
+                for (int b = 0; b < rt->E; b++)
+                    fprintf(f, "<td>%.0f</td>", rt->coactivation[((size_t)l * rt->E + a) * rt->E + b]);
+                fprintf(f, "</tr>\n");
+            }
+            fprintf(f, "</table>\n");
+        }
+    }
+}
+
 static void analyse_checkpoints(report *rp, const char *backend) {
     for (int i = 0; i < rp->n; i++) {
         if (!rp->runs[i].n_moe) continue;
@@ -411,6 +479,7 @@ int pm_report_write(const char *const *run_dirs, int n, const char *out_dir,
         dynamics_section(rp);
         token_section(rp);
         samples_section(rp);
+        experts_section(rp);
         fprintf(rp->html, "</body></html>\n");
         if (fclose(rp->html) || rp->failed) {
             snprintf(err, errlen, "writing the report in %s failed", out_dir);

@@ -31,6 +31,52 @@ const double *pm_routing_class_counts(const pm_routing *r, int l, int d, int c) 
     return r->class_counts + (((size_t)l * PM_MAX_DOMAINS + d) * PM_MAX_CLASSES + c) * r->E;
 }
 
+const double *pm_routing_token_counts(const pm_routing *r, int l, int d, int t) {
+    return r->token_counts + (((size_t)l * r->D + d) * r->V + t) * r->E;
+}
+
+const pm_routing_token *pm_routing_top_tokens(const pm_routing *r, int l, int e) {
+    return r->top + ((size_t)l * r->E + e) * PM_TOP_TOKENS;
+}
+
+/* A token's bytes as readable text: printable ASCII as it is, the rest escaped. */
+static void token_text(const pm_tokenizer *tok, int32_t id, char *out, size_t cap) {
+    size_t len, used = 0;
+    const char *s = pm_tokenizer_token(tok, id, &len);
+    if (!s) {
+        snprintf(out, cap, "<end of text>");
+        return;
+    }
+    out[0] = 0;
+    for (size_t i = 0; i < len && used + 5 < cap; i++) {
+        unsigned char c = (unsigned char)s[i];
+        int n = c == '\n' ? snprintf(out + used, cap - used, "\\n")
+                : c == '\t' ? snprintf(out + used, cap - used, "\\t")
+                : c >= 32 && c < 127 ? snprintf(out + used, cap - used, "%c", c)
+                                   : snprintf(out + used, cap - used, "\\x%02x", c);
+        used += (size_t)n;
+    }
+}
+
+/* Each expert's most frequent tokens over all domains, from the token counts. */
+static void find_top_tokens(pm_routing *r, const pm_tokenizer *tok) {
+    for (int l = 0; l < r->n_moe; l++)
+        for (int e = 0; e < r->E; e++) {
+            pm_routing_token *top = r->top + ((size_t)l * r->E + e) * PM_TOP_TOKENS;
+            for (int t = 0; t < r->V; t++) {
+                double c = 0;
+                for (int d = 0; d < r->D; d++) c += pm_routing_token_counts(r, l, d, t)[e];
+                int at = PM_TOP_TOKENS;
+                while (at > 0 && c > top[at - 1].count) at--;
+                if (at == PM_TOP_TOKENS) continue;
+                memmove(top + at + 1, top + at, sizeof *top * (PM_TOP_TOKENS - 1 - at));
+                top[at] = (pm_routing_token){.id = t, .count = c};
+            }
+            for (int j = 0; j < PM_TOP_TOKENS && top[j].count > 0; j++)
+                token_text(tok, top[j].id, top[j].text, sizeof top[j].text);
+        }
+}
+
 const int32_t *pm_routing_sample_experts(const pm_routing *r, int l, int d) {
     return r->sample_expert + ((size_t)l * PM_MAX_DOMAINS + d) * PM_SAMPLE_LEN;
 }
@@ -73,10 +119,14 @@ static void tally_latest(pm_routing *r, pass_state *p, int l, int d, size_t pos,
     int32_t *top1 = p->top1[d] + (size_t)l * p->n_seqs[d] * p->T;
     for (int i = 0; i < n; i++) {
         int c = p->cls[d][stream_pos(p, pos + i)];
+        const int32_t *id = p->ids + (size_t)i * p->k;
         double *counts = (double *)pm_routing_class_counts(r, l, d, c);
-        for (int j = 0; j < p->k; j++) counts[p->ids[(size_t)i * p->k + j]]++;
+        for (int j = 0; j < p->k; j++) counts[id[j]]++;
         if (l == 0) r->class_tokens[d][c]++;
-        top1[pos + i] = p->ids[(size_t)i * p->k];
+        top1[pos + i] = id[0];
+        ((double *)pm_routing_token_counts(r, l, d, p->inputs[i]))[id[0]]++;
+        if (i % p->T) r->kept[l] += id[0] == id[-p->k], r->pairs[l]++; /* the previous token of the sequence */
+        if (p->k >= 2) r->coactivation[((size_t)l * r->E + id[0]) * r->E + id[1]]++;
     }
 }
 
@@ -173,9 +223,14 @@ int pm_routing_analyse(const pm_run *run, const char *backend, pm_routing *r, ch
     size_t n_counts = (size_t)r->n_moe * PM_MAX_DOMAINS * PM_MAX_CLASSES * r->E;
     r->class_counts = calloc(n_counts, sizeof(double));
     r->sample_expert = calloc((size_t)r->n_moe * PM_MAX_DOMAINS * PM_SAMPLE_LEN, sizeof(int32_t));
+    r->V = cfg.vocab_size;
+    r->token_counts = calloc((size_t)r->n_moe * r->D * r->V * r->E, sizeof(double));
+    r->coactivation = calloc((size_t)r->n_moe * r->E * r->E, sizeof(double));
+    r->top = calloc((size_t)r->n_moe * r->E * PM_TOP_TOKENS, sizeof *r->top);
     p.inputs = malloc(sizeof(int32_t) * (size_t)p.B * p.T);
     p.ids = malloc(sizeof(int32_t) * (size_t)p.B * p.T * p.k);
-    if (!r->class_counts || !r->sample_expert || !p.inputs || !p.ids) {
+    if (!r->class_counts || !r->sample_expert || !r->token_counts || !r->coactivation || !r->top || !p.inputs ||
+        !p.ids) {
         snprintf(err, errlen, "out of memory");
         goto done;
     }
@@ -185,6 +240,7 @@ int pm_routing_analyse(const pm_run *run, const char *backend, pm_routing *r, ch
         if (run_domain(r, &p, d, tally_latest)) goto device_error;
         take_sample(r, &p, d);
     }
+    find_top_tokens(r, tok);
     if (r->early_step) {
         if (load(p.model, run->dir, r->early_step, err, errlen)) goto done;
         for (int d = 0; d < r->D; d++)
@@ -213,8 +269,26 @@ done:
 void pm_routing_free(pm_routing *r) {
     free(r->class_counts);
     free(r->sample_expert);
+    free(r->token_counts);
+    free(r->coactivation);
+    free(r->top);
+    r->top = NULL;
     r->class_counts = NULL;
     r->sample_expert = NULL;
+    r->token_counts = NULL;
+    r->coactivation = NULL;
+}
+
+double pm_routing_token_information(const pm_routing *r, int l) {
+    double total = 0, mi = 0;
+    for (int d = 0; d < r->D; d++)
+        for (int c = 0; c < r->n_classes[d]; c++) total += r->class_tokens[d][c];
+    for (int d = 0; total > 0 && d < r->D; d++) {
+        double nd = 0;
+        for (int c = 0; c < r->n_classes[d]; c++) nd += r->class_tokens[d][c];
+        mi += nd / total * pm_mutual_information(pm_routing_token_counts(r, l, d, 0), r->V, r->E, NULL);
+    }
+    return mi;
 }
 
 double pm_routing_class_information(const pm_routing *r, int l, double *h) {

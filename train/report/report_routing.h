@@ -14,6 +14,16 @@
 #define PM_SAMPLE_LEN 360
 #define PM_SAMPLE_NOT_A_BYTE 256 /* end-of-text in a sample */
 
+#define PM_TOP_TOKENS 5
+
+/* A token an expert takes most often: its id, its top-1 assignments to the expert (all
+ * domains), and its text (escaped for reading: \n, \t, \xHH). */
+typedef struct {
+    int32_t id;
+    double count;
+    char text[32];
+} pm_routing_token;
+
 typedef struct {
     int n_moe, E, k, D;
     int step, early_step;          /* the checkpoints read; early_step 0: only one */
@@ -27,6 +37,12 @@ typedef struct {
     int sample_len[PM_MAX_DOMAINS];
     int32_t sample[PM_MAX_DOMAINS][PM_SAMPLE_LEN];
     int32_t *sample_expert;        /* see pm_routing_sample_experts */
+    /* diagnostics of the latest checkpoint's routing */
+    int V;                         /* the vocabulary */
+    double kept[PM_MAX_LAYERS], pairs[PM_MAX_LAYERS]; /* consecutive tokens with the same top-1 expert */
+    double *token_counts;          /* see pm_routing_token_counts */
+    double *coactivation;          /* top_k >= 2: [n_moe][E][E], first choice x second choice */
+    pm_routing_token *top;         /* see pm_routing_top_tokens */
 } pm_routing;
 
 /* Analyses run (which must have MoE layers and a checkpoint) on backend (name, device 0);
@@ -42,5 +58,13 @@ const int32_t *pm_routing_sample_experts(const pm_routing *r, int l, int d);
 
 /* I(expert; class | domain) of layer l in nats, and H(class | domain) in *h. */
 double pm_routing_class_information(const pm_routing *r, int l, double *h);
+/* The PM_TOP_TOKENS tokens expert e of MoE layer l takes most often (count 0: fewer seen). */
+const pm_routing_token *pm_routing_top_tokens(const pm_routing *r, int l, int e);
+/* Top-1 assignments of token id t in domain d, MoE layer l: [E]. */
+const double *pm_routing_token_counts(const pm_routing *r, int l, int d, int t);
+/* I(expert; token id | domain) of layer l in nats: the control for the class analysis (a
+ * class is a function of the token, so routing by token identity alone could carry all of
+ * the class information). */
+double pm_routing_token_information(const pm_routing *r, int l);
 
 #endif
