@@ -277,6 +277,13 @@ static void dynamics_section(report *rp) {
            "expert-usage entropy (the entropy of the share of tokens each expert receives, solid) per "
            "logged training batch, against ln E. Low router entropy: confident routing; low usage "
            "entropy: few experts in use.");
+    figure(rp, "router_losses.svg",
+           pm_figure_router_losses(path_in(rp, "router_losses.svg", path, sizeof path), rp->runs, rp->n),
+           "The router's auxiliary losses per logged training batch, summed over the MoE layers: the "
+           "load-balancing loss E sum_i f_i P_i (1 per layer when tokens or probabilities are spread "
+           "evenly, E when one expert takes every token and all the probability; a collapse with flat "
+           "probabilities stays near 1) and the z-loss, the mean squared logsumexp of the router logits "
+           "(it grows with the logits' scale).");
     fprintf(f, "<h2>5. Expert usage and collapse</h2>\n");
     figure(rp, "usage.svg", pm_figure_usage(path_in(rp, "usage.svg", path, sizeof path), rp->runs, rp->n),
            "Largest share of a training batch's tokens taken by one expert, and experts that received no "

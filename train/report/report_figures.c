@@ -295,6 +295,37 @@ int pm_figure_entropy(const char *path, const pm_run *runs, int n) {
     return pm_svg_close(&s);
 }
 
+int pm_figure_router_losses(const char *path, const pm_run *runs, int n) {
+    int total = 0, moe = 0;
+    for (int i = 0; i < n; i++) total += runs[i].train.n, moe |= runs[i].n_moe > 0;
+    if (!moe) return 0;
+    double *all = scratch(total), *x = scratch(max_points(runs, n));
+    if (!all || !x) return free(all), free(x), -1;
+    pm_svg s;
+    if (pm_svg_open(&s, path, WIDTH, 340)) return free(all), free(x), -1;
+    double gap = 60, pw = (WIDTH - MARGIN_L - MARGIN_R - LEGEND_W - gap) / 2;
+    for (int panel = 0; panel < 2; panel++) {
+        int m = 0;
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < runs[i].train.n; j++) all[m++] = (panel ? runs[i].train.z_loss : runs[i].train.lb_loss)[j];
+        pm_chart c = {MARGIN_L + panel * (pw + gap), 34, pw, 250, 0, last_step(runs, n), 0, 0};
+        value_range(all, m, 1.0, &c.ymin, &c.ymax);
+        pm_chart_axes(&s, &c, panel ? "z-loss: mean squared router logsumexp" : "load-balancing loss E sum f P",
+                      step_label(runs, n), panel ? "summed over MoE layers" : "summed over MoE layers");
+        mark_upcycling(&s, &c, runs, n);
+        for (int i = 0; i < n; i++) {
+            if (!runs[i].n_moe) continue;
+            global_steps(&runs[i], runs[i].train.step, runs[i].train.n, x);
+            pm_chart_series(&s, &c, x, panel ? runs[i].train.z_loss : runs[i].train.lb_loss, runs[i].train.n,
+                            pm_colour_category(i), 1.3, NULL);
+        }
+    }
+    legend_runs(&s, WIDTH - MARGIN_R - LEGEND_W + 20, 44, runs, n);
+    free(all);
+    free(x);
+    return pm_svg_close(&s);
+}
+
 int pm_figure_usage(const char *path, const pm_run *runs, int n) {
     const int *layers;
     int L = pm_figure_moe_layers(runs, n, &layers), E = max_experts(runs, n);

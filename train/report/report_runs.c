@@ -34,6 +34,8 @@ static void add_train(pm_run *r, const cJSON *o) {
     t->step[i] = number(o, "step");
     t->lm_loss[i] = number(o, "lm_loss");
     t->tokens_per_s[i] = number(o, "tokens_per_s");
+    t->lb_loss[i] = nm ? number(o, "lb_loss") : NAN;
+    t->z_loss[i] = nm ? number(o, "z_loss") : NAN;
     const cJSON *moe = cJSON_GetObjectItemCaseSensitive(o, "moe");
     for (int l = 0; l < nm; l++) {
         const cJSON *x = cJSON_GetArrayItem(moe, l);
@@ -90,6 +92,8 @@ static int alloc_series(pm_run *r, int lines) {
     t->step = calloc(n, sizeof(double));
     t->lm_loss = calloc(n, sizeof(double));
     t->tokens_per_s = calloc(n, sizeof(double));
+    t->lb_loss = calloc(n, sizeof(double));
+    t->z_loss = calloc(n, sizeof(double));
     t->router_entropy = calloc(n * nm, sizeof(double));
     t->usage_entropy = calloc(n * nm, sizeof(double));
     t->max_fraction = calloc(n * nm, sizeof(double));
@@ -97,7 +101,7 @@ static int alloc_series(pm_run *r, int lines) {
     ev->step = calloc(n, sizeof(double));
     ev->loss = calloc(n * PM_MAX_DOMAINS, sizeof(double));
     ev->counts = calloc(n * nm * (size_t)r->cfg.n_experts * PM_MAX_DOMAINS, sizeof(double));
-    return t->step && t->lm_loss && t->tokens_per_s && t->router_entropy && t->usage_entropy && t->max_fraction &&
+    return t->step && t->lm_loss && t->tokens_per_s && t->lb_loss && t->z_loss && t->router_entropy && t->usage_entropy && t->max_fraction &&
                    t->dead_experts && ev->step && ev->loss && ev->counts
                ? 0
                : -1;
@@ -207,6 +211,8 @@ void pm_run_free(pm_run *r) {
     free(t->step);
     free(t->lm_loss);
     free(t->tokens_per_s);
+    free(t->lb_loss);
+    free(t->z_loss);
     free(t->router_entropy);
     free(t->usage_entropy);
     free(t->max_fraction);

@@ -15,6 +15,7 @@
 typedef struct {
     int n;
     double *step, *lm_loss, *tokens_per_s;
+    double *lb_loss, *z_loss; /* summed over MoE layers; NAN in dense runs */
     double *router_entropy, *usage_entropy, *max_fraction, *dead_experts;
 } pm_run_train;
 
