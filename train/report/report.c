@@ -285,6 +285,11 @@ static void dynamics_section(report *rp) {
            "probabilities stays near 1) and the z-loss, the mean squared logsumexp of the router logits "
            "(it grows with the logits' scale).");
     fprintf(f, "<h2>5. Expert usage and collapse</h2>\n");
+    figure(rp, "expert_shares.svg",
+           pm_figure_expert_shares(path_in(rp, "expert_shares.svg", path, sizeof path), rp->runs, rp->n),
+           "Every expert's share of each logged training step's routing assignments (all top-k choices, "
+           "summed over the step's micro-batches), stacked: even bands are balanced routing, one band "
+           "filling the column is a collapse. Colours are the experts, as in the samples.");
     figure(rp, "usage.svg", pm_figure_usage(path_in(rp, "usage.svg", path, sizeof path), rp->runs, rp->n),
            "Largest share of a training batch's tokens taken by one expert, and experts that received no "
            "token. The trainer calls routing collapsed when in some MoE layer " PM_COLLAPSE_RULE ".");

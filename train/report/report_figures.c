@@ -326,6 +326,54 @@ int pm_figure_router_losses(const char *path, const pm_run *runs, int n) {
     return pm_svg_close(&s);
 }
 
+int pm_figure_expert_shares(const char *path, const pm_run *runs, int n) {
+    int rows = 0, cols = 0;
+    for (int i = 0; i < n; i++)
+        if (runs[i].n_moe) rows++, cols = runs[i].n_moe > cols ? runs[i].n_moe : cols;
+    if (!rows) return 0;
+    double gap = 50, pw = (WIDTH - MARGIN_L - MARGIN_R - LEGEND_W - gap * (cols - 1)) / cols, ph = 120, row_h = ph + 60;
+    pm_svg s;
+    if (pm_svg_open(&s, path, WIDTH, 30 + row_h * rows)) return -1;
+    int row = 0, E_max = 1;
+    for (int i = 0; i < n; i++) {
+        const pm_run *r = &runs[i];
+        if (!r->n_moe) continue;
+        int E = r->cfg.n_experts;
+        E_max = E > E_max ? E : E_max;
+        for (int l = 0; l < r->n_moe; l++) {
+            pm_chart c = {MARGIN_L + l * (pw + gap), 34 + row_h * row, pw, ph, 0, last_step(runs, n), 0, 1};
+            char title[192];
+            snprintf(title, sizeof title, "%s, layer %d", r->name, r->moe_layer[l]);
+            pm_chart_axes(&s, &c, title, NULL, l ? NULL : "share");
+            /* one column per logged step, reaching to the next, stacked by expert */
+            for (int j = 0; j < r->train.n; j++) {
+                double x0 = r->train.step[j] + r->dense_steps,
+                       x1 = j + 1 < r->train.n ? r->train.step[j + 1] + r->dense_steps : x0 + 1, below = 0;
+                if (x0 < c.xmin || x1 > c.xmax + 1) continue;
+                for (int e = 0; e < E; e++) {
+                    double f = r->train.share[((size_t)j * r->n_moe + l) * E + e];
+                    if (!isfinite(f) || f <= 0) continue;
+                    double px0 = pm_chart_x(&c, x0), px1 = pm_chart_x(&c, fmin(x1, c.xmax));
+                    double top = pm_chart_y(&c, below + f);
+                    pm_svg_rect(&s, px0, top, fmax(px1 - px0, 0.5), pm_chart_y(&c, below) - top, pm_colour_category(e), NULL,
+                                NULL);
+                    below += f;
+                }
+            }
+        }
+        row++;
+    }
+    pm_legend_entry e[16];
+    int m = E_max < 16 ? E_max : 16;
+    char names[16][8];
+    for (int k = 0; k < m; k++) {
+        snprintf(names[k], sizeof names[k], "E%d", k);
+        e[k] = (pm_legend_entry){names[k], pm_colour_category(k), NULL};
+    }
+    pm_chart_legend(&s, WIDTH - MARGIN_R - LEGEND_W + 20, 44, e, m);
+    return pm_svg_close(&s);
+}
+
 int pm_figure_usage(const char *path, const pm_run *runs, int n) {
     const int *layers;
     int L = pm_figure_moe_layers(runs, n, &layers), E = max_experts(runs, n);

@@ -18,6 +18,9 @@ int pm_figure_entropy(const char *path, const pm_run *runs, int n);
 /* The router losses over training: load-balancing loss and z-loss (the square of the router
  * logits' scale), each summed over the MoE layers. */
 int pm_figure_router_losses(const char *path, const pm_run *runs, int n);
+/* Every expert's share of each logged training batch's assignments, stacked, per MoE run
+ * (rows) and layer (columns). */
+int pm_figure_expert_shares(const char *path, const pm_run *runs, int n);
 /* Largest expert share and dead experts per MoE layer, with the collapse threshold and the
  * steps at which runs collapsed (on the layers that did). */
 int pm_figure_usage(const char *path, const pm_run *runs, int n);

@@ -43,6 +43,9 @@ static void add_train(pm_run *r, const cJSON *o) {
         t->usage_entropy[i * nm + l] = number(x, "usage_entropy");
         t->max_fraction[i * nm + l] = number(x, "max_fraction");
         t->dead_experts[i * nm + l] = number(x, "dead_experts");
+        const cJSON *f = cJSON_GetObjectItemCaseSensitive(x, "f");
+        for (int e = 0; e < r->cfg.n_experts; e++)
+            t->share[((size_t)i * nm + l) * r->cfg.n_experts + e] = value(cJSON_GetArrayItem(f, e));
     }
     t->n++;
 }
@@ -94,6 +97,7 @@ static int alloc_series(pm_run *r, int lines) {
     t->tokens_per_s = calloc(n, sizeof(double));
     t->lb_loss = calloc(n, sizeof(double));
     t->z_loss = calloc(n, sizeof(double));
+    t->share = calloc(n * nm * (size_t)r->cfg.n_experts, sizeof(double));
     t->router_entropy = calloc(n * nm, sizeof(double));
     t->usage_entropy = calloc(n * nm, sizeof(double));
     t->max_fraction = calloc(n * nm, sizeof(double));
@@ -101,7 +105,7 @@ static int alloc_series(pm_run *r, int lines) {
     ev->step = calloc(n, sizeof(double));
     ev->loss = calloc(n * PM_MAX_DOMAINS, sizeof(double));
     ev->counts = calloc(n * nm * (size_t)r->cfg.n_experts * PM_MAX_DOMAINS, sizeof(double));
-    return t->step && t->lm_loss && t->tokens_per_s && t->lb_loss && t->z_loss && t->router_entropy && t->usage_entropy && t->max_fraction &&
+    return t->step && t->lm_loss && t->tokens_per_s && t->lb_loss && t->z_loss && t->share && t->router_entropy && t->usage_entropy && t->max_fraction &&
                    t->dead_experts && ev->step && ev->loss && ev->counts
                ? 0
                : -1;
@@ -213,6 +217,7 @@ void pm_run_free(pm_run *r) {
     free(t->tokens_per_s);
     free(t->lb_loss);
     free(t->z_loss);
+    free(t->share);
     free(t->router_entropy);
     free(t->usage_entropy);
     free(t->max_fraction);

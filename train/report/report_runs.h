@@ -16,6 +16,7 @@ typedef struct {
     int n;
     double *step, *lm_loss, *tokens_per_s;
     double *lb_loss, *z_loss; /* summed over MoE layers; NAN in dense runs */
+    double *share;            /* [n][n_moe][E]: each expert's share of the batch's assignments (f) */
     double *router_entropy, *usage_entropy, *max_fraction, *dead_experts;
 } pm_run_train;
 
