@@ -24,7 +24,7 @@ typedef struct {
 
 static void moe_body(pm_backend *be, void *p) {
     mlp_arg *a = p;
-    pm_moe_shape d = {.N = a->N, .C = a->C, .E = a->E, .k = a->k, .capacity = 0};
+    pm_moe_shape d = {.N = a->N, .C = a->C, .E = a->E, .k = a->k, .H = 4 * a->C, .capacity = 0};
     pm_moe_fwd(be, &d, a->y, a->x, &a->moe_w, &a->moe_acts, 0.0f, 0);
     pm_moe_bwd(be, &d, a->dx, a->dy, a->x, &a->moe_w, &a->moe_g, &a->moe_acts, &a->moe_scratch,
                0.01f, 0.001f, 0.0f);

@@ -29,6 +29,9 @@ static const field fields[] = {
     FIELD(moe_layers, F_LAYERS, 0, 0, "layer indices whose MLP is an MoE layer"),
     FIELD(n_experts, F_INT, 1, 1024, "experts per MoE layer"), /* trainer.c: 1024-entry per-expert arrays */
     FIELD(top_k, F_INT, 1, 1024, "experts per token (1: straight-through gate, 2+: renormalised)"),
+    FIELD(expert_width, F_INT, 0, 1 << 20, "a full expert's hidden width (0: 4 x n_embd, the dense MLP's; e.g. 2 x "
+                                           "n_embd for top-2 at top-1's compute); upcycling gives expert e "
+                                           "hidden units e x width onwards of the dense MLP, wrapping"),
     FIELD(router_noise, F_FLOAT, 0, 100, "std of router logit noise at step 0"),
     FIELD(noise_anneal, F_FLOAT, 0, 1, "fraction of training over which the noise falls to 0"),
     FIELD(lb_coef, F_FLOAT, 0, 100, "load-balancing loss coefficient"),
@@ -288,6 +291,15 @@ int pm_config_validate(const pm_config *c, char *err, size_t errlen) {
     }
     if (c->lora_rank && !pm_config_n_moe(c)) {
         snprintf(err, errlen, "lora_rank %d: adapters are experts, and moe_layers names no layer", c->lora_rank);
+        return -1;
+    }
+    if (c->expert_width && c->lora_rank) {
+        snprintf(err, errlen, "expert_width is for full experts; LoRA experts keep the dense MLP's width");
+        return -1;
+    }
+    if (c->expert_width > 4 * c->n_embd) {
+        snprintf(err, errlen, "expert_width %d is wider than the dense MLP's %d, which upcycling copies from",
+                 c->expert_width, 4 * c->n_embd);
         return -1;
     }
     if (c->lora_attn && !c->lora_rank) {

@@ -18,6 +18,7 @@ typedef struct {
     int n_layer, n_head, n_embd, block_size, vocab_size;
     int moe_layers[PM_MAX_LAYERS]; /* 1 where layer l's MLP is an MoE layer */
     int n_experts, top_k;
+    int expert_width;              /* a full expert's hidden width; 0: 4 n_embd, the dense MLP's */
     float router_noise;            /* std of the noise on router logits at step 0 */
     float noise_anneal;            /* fraction of training over which the noise falls to 0 */
     float lb_coef, z_coef;

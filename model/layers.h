@@ -73,7 +73,7 @@ int pm_mlp_fwd(pm_backend *be, pm_ref out, pm_ref inp, const pm_mlp_params *w,
 int pm_mlp_bwd(pm_backend *be, pm_ref dinp, pm_ref dout, pm_ref inp, const pm_mlp_params *w,
                const pm_mlp_params *g, const pm_mlp_acts *a, pm_ref dfch, int N, int C, int H);
 
-/* ---- MoE MLP: a router picks top_k of E expert MLPs (hidden width 4C) per token ---- */
+/* ---- MoE MLP: a router picks top_k of E expert MLPs (hidden width H) per token ---- */
 
 /* LoRA experts: expert e's MLP is the layer's base MLP with c_fc and c_proj each changed by
  * scale * A_e B_e (rank r), the adapters stacked by expert as full experts are. */
@@ -93,7 +93,7 @@ typedef struct {
     pm_ref rlogits, probs, lse, ids, gates; /* router: [N, E], [N, E], [N], [N, k], [N, k] */
     pm_ref stats;                           /* [2E + 2], see router_stats */
     pm_ref offsets, slots, xp, yp;          /* dispatch: [E + 1], [N, k], [N k, C], [N k, C] */
-    pm_mlp_acts experts;                    /* over the permuted rows, [N k, 4C] */
+    pm_mlp_acts experts;                    /* over the permuted rows, [N k, H] */
     pm_ref base_fch;                        /* LoRA: the base c_fc of the tokens, [N, 4C] */
     pm_ref u_fc, u_proj;                    /* LoRA: scale * rows x A, [N k, r] each */
 } pm_moe_acts;
@@ -105,6 +105,7 @@ typedef struct {
 
 typedef struct {
     int N, C, E, k;
+    int H;            /* an expert's hidden width (4C, or less for narrower full experts) */
     int capacity;     /* assignments an expert keeps; 0: dropless */
     int rank;         /* 0: full experts; r: LoRA experts of rank r */
     float lora_scale; /* alpha / r */

@@ -104,6 +104,8 @@ static pm_ref add_block(pm_model *m, int l, const char *suffix, pm_part part, pm
     return add(m, name, "", part, init, d0, d1);
 }
 
+static int expert_hidden(const pm_config *c) { return c->expert_width ? c->expert_width : 4 * c->n_embd; }
+
 /* Tensor `suffix` of every expert of block l, adjacent in their group so that the grouped
  * GEMM finds expert e's at e times the size from expert 0's (the returned ref). */
 static pm_ref add_per_expert(pm_model *m, int l, const char *suffix, const char *expert_of, pm_part part,
@@ -127,12 +129,13 @@ static pm_ref add_mlp(pm_model *m, int l, int experts, const char *suffix, pm_in
     return add_per_expert(m, l, suffix, dense, PM_PART_EXPERTS, init, d0, d1);
 }
 
-static pm_mlp_params add_mlps(pm_model *m, int l, int experts) {
+/* An MLP of hidden width H, or `experts` of them. */
+static pm_mlp_params add_mlps(pm_model *m, int l, int experts, int H) {
     int C = m->cfg.n_embd;
     pm_mlp_params p;
-    p.fc_w = add_mlp(m, l, experts, "c_fc.weight", PM_INIT_NORMAL, C, 4 * C);
-    p.fc_b = add_mlp(m, l, experts, "c_fc.bias", PM_INIT_ZEROS, 4 * C, 0);
-    p.proj_w = add_mlp(m, l, experts, "c_proj.weight", PM_INIT_RESIDUAL, 4 * C, C);
+    p.fc_w = add_mlp(m, l, experts, "c_fc.weight", PM_INIT_NORMAL, C, H);
+    p.fc_b = add_mlp(m, l, experts, "c_fc.bias", PM_INIT_ZEROS, H, 0);
+    p.proj_w = add_mlp(m, l, experts, "c_proj.weight", PM_INIT_RESIDUAL, H, C);
     p.proj_b = add_mlp(m, l, experts, "c_proj.bias", PM_INIT_ZEROS, C, 0);
     return p;
 }
@@ -179,13 +182,13 @@ static void declare(pm_model *m) {
             p->moe.router_w =
                 add_block(m, l, "mlp.router.weight", PM_PART_ROUTER, PM_INIT_NORMAL, E, C);
             if (c->lora_rank) {
-                p->moe.base = add_mlps(m, l, 0);
+                p->moe.base = add_mlps(m, l, 0, 4 * C);
                 p->moe.lora = add_adapters(m, l);
             } else {
-                p->moe.experts = add_mlps(m, l, E);
+                p->moe.experts = add_mlps(m, l, E, expert_hidden(c));
             }
         } else {
-            p->mlp = add_mlps(m, l, 0);
+            p->mlp = add_mlps(m, l, 0, 4 * C);
         }
     }
     w->lnf_w = add(m, "transformer.ln_f.weight", "", PM_PART_NORM, PM_INIT_ONES, C, 0);
@@ -308,8 +311,8 @@ static void alloc_acts(pm_model *m) {
         x->slots = alloc_r(m, N * k);
         x->xp = alloc_r(m, N * k * C);
         x->yp = alloc_r(m, N * k * C);
-        x->experts.fch = alloc_r(m, N * k * 4 * C);
-        x->experts.fch_gelu = alloc_r(m, N * k * 4 * C);
+        x->experts.fch = alloc_r(m, N * k * (size_t)expert_hidden(c));
+        x->experts.fch_gelu = alloc_r(m, N * k * (size_t)expert_hidden(c));
         if (r) {
             x->base_fch = alloc_r(m, N * 4 * C);
             x->u_fc = alloc_r(m, N * k * r);
@@ -524,7 +527,7 @@ static float lora_scale(const pm_config *c) { return c->lora_rank ? c->lora_alph
 /* k: experts per token in this pass (top_k, or n_experts when dense). */
 static pm_moe_shape moe_shape(const pm_config *c, int N, int k) {
     int capacity = c->capacity_factor <= 0 ? 0 : (int)ceil(c->capacity_factor * (double)N * k / c->n_experts);
-    return (pm_moe_shape){.N = N, .C = c->n_embd, .E = c->n_experts, .k = k, .capacity = capacity,
+    return (pm_moe_shape){.N = N, .C = c->n_embd, .E = c->n_experts, .k = k, .H = expert_hidden(c), .capacity = capacity,
                           .rank = c->lora_rank, .lora_scale = lora_scale(c)};
 }
 

@@ -2,8 +2,10 @@
  * an expert's tensor (part PM_PART_EXPERTS) becomes a copy of the dense MLP tensor it stands
  * for (its expert_of) plus N(0, noise_std), drawn from (seed, its offset); the router starts at
  * zero. LoRA adapters (PM_PART_ADAPTERS) keep the values `moe` holds on entry (the MoE model's
- * fresh initialisation, B = 0), and their layer's dense MLP is copied by name. The position embedding may come from a model with more positions: its first rows are
- * taken. With noise 0 and top-1 the MoE model computes exactly what the dense one did. */
+ * fresh initialisation, B = 0), and their layer's dense MLP is copied by name. The position
+ * embedding may come from a model with more positions: its first rows are taken. Narrower experts (expert_width) take a slice of the dense MLP's hidden units each,
+ * expert e from unit e * width on, wrapping. With noise 0, top-1 and full-width experts the MoE
+ * model computes exactly what the dense one did. */
 #ifndef POLYMOE_UPCYCLE_H
 #define POLYMOE_UPCYCLE_H
 

@@ -46,14 +46,25 @@ static double loss_of(pm_model *m, const int32_t *tok, const int32_t *tgt, int B
 
 /* Central differences on a spread of parameters, against the backward's gradient; `rank` > 0
  * makes the experts LoRA adapters, `route` is the routing of both passes. */
-static void check_model_gradients(pm_backend *be, int moe, int k, int rank, int route, float entropy_coef, int attn) {
+/* One model variant of the gradient check. */
+typedef struct {
+    int moe, k;
+    int rank, attn;     /* LoRA experts of this rank; c_attn adapters too */
+    int route;          /* PM_ROUTE_TOPK or PM_ROUTE_DENSE */
+    float entropy_coef;
+    int width;          /* expert_width (0: 4C) */
+} variant;
+
+static void check_model_gradients(pm_backend *be, variant v) {
     pm_config c;
+    int k = v.k, rank = v.rank, moe = v.moe;
     tiny(&c, moe, k);
-    c.entropy_coef = entropy_coef;
-    c.lora_attn = attn;
+    c.entropy_coef = v.entropy_coef;
+    c.lora_attn = v.attn;
     c.lora_rank = rank;
-    c.router_mode = c.eval_router_mode = route;
-    int dense = route == PM_ROUTE_DENSE;
+    c.expert_width = v.width;
+    c.router_mode = c.eval_router_mode = v.route;
+    int dense = v.route == PM_ROUTE_DENSE;
     char err[256];
     int B = 2, T = 8;
     pm_model *m = pm_model_create(be, &c, B, T, err, sizeof err);
@@ -109,10 +120,10 @@ static void check_model_gradients(pm_backend *be, int moe, int k, int rank, int 
         }
     }
     pm_model_set_params(m, p);
-    char what[64], detail[96];
-    snprintf(what, sizeof what, "model gradients (%s%s%s, %s%s)", moe ? "MoE" : "dense", rank ? " LoRA" : "",
-             attn ? "+attn" : "", dense ? "dense routing" : k == 1 ? "top-1" : "top-2",
-             entropy_coef > 0 ? ", entropy bonus" : "");
+    char what[96], detail[96];
+    snprintf(what, sizeof what, "model gradients (%s%s%s%s, %s%s)", moe ? "MoE" : "dense", rank ? " LoRA" : "",
+             v.attn ? "+attn" : "", v.width ? " narrow" : "", dense ? "dense routing" : k == 1 ? "top-1" : "top-2",
+             v.entropy_coef > 0 ? ", entropy bonus" : "");
     snprintf(detail, sizeof detail, "%d params, worst relative error %.2e (bound 2e-2)", checked, worst);
     report(worst < 2e-2 && !pm_failed(be), what, detail);
     free(p);
@@ -177,6 +188,46 @@ static void check_initial_loss(pm_backend *be) {
     if (m) pm_model_forward(m, tok, tgt, 2, 8, -1, &loss);
     snprintf(detail, sizeof detail, "loss %.4f, ln V = %.4f", loss, log(37.0));
     report(m && fabs(loss - log(37.0)) < 0.05, "initial loss is about ln(vocab)", detail);
+    pm_model_free(m);
+}
+
+/* Narrow experts (expert_width 24 of the dense 64): upcycling gives expert e the dense MLP's
+ * hidden units 24 e onwards, wrapping at 64, in c_fc's columns and bias and c_proj's rows. */
+static void check_narrow_upcycling(pm_backend *be) {
+    pm_config dc, mc;
+    tiny(&dc, 0, 1);
+    tiny(&mc, 1, 2);
+    mc.expert_width = 24;
+    char err[256] = "", detail[160];
+    pm_model *d = pm_model_create(be, &dc, 1, 8, err, sizeof err), *m = d ? pm_model_create(be, &mc, 1, 8, err, sizeof err) : NULL;
+    const pm_tensor *dt, *mt;
+    int nd = d ? pm_model_tensors(d, &dt) : 0, nm = m ? pm_model_tensors(m, &mt) : 0;
+    float *dp = d ? malloc(pm_model_num_params(d) * 4) : NULL, *mp = m ? malloc(pm_model_num_params(m) * 4) : NULL;
+    int rc = !dp || !mp || pm_model_get_params(d, dp) != PM_OK || pm_upcycle(dt, nd, dp, mt, nm, mp, 0.0f, 1, err, sizeof err);
+    long checked = 0, wrong = 0;
+    for (int i = 0; !rc && i < nm; i++) {
+        const pm_tensor *t = &mt[i];
+        int e;
+        const char *at = strstr(t->name, ".experts.");
+        if (t->part != PM_PART_EXPERTS || !at || sscanf(at, ".experts.%d.", &e) != 1) continue;
+        const pm_tensor *s = NULL;
+        for (int j = 0; j < nd; j++)
+            if (!strcmp(dt[j].name, t->expert_of)) s = &dt[j];
+        for (size_t j = 0; s && j < t->size; j++) {
+            size_t want;
+            if (strstr(t->name, "c_fc.weight")) want = j / 24 * 64 + (e * 24 + j % 24) % 64;
+            else if (strstr(t->name, "c_fc.bias")) want = (e * 24 + j) % 64;
+            else if (strstr(t->name, "c_proj.weight")) want = (e * 24 + j / 16) % 64 * 16 + j % 16;
+            else want = j; /* c_proj.bias: all of it */
+            wrong += mp[t->offset + j] != dp[s->offset + want];
+            checked++;
+        }
+    }
+    snprintf(detail, sizeof detail, "%ld expert values, %ld not the dense unit they should be %s", checked, wrong, err);
+    report(!rc && checked == 4L * (16 * 24 + 24 + 24 * 16 + 16) && !wrong, "upcycling into narrow experts slices the MLP",
+           detail);
+    free(dp), free(mp);
+    pm_model_free(d);
     pm_model_free(m);
 }
 
@@ -306,18 +357,23 @@ int main(void) {
         return 1;
     }
     check_initial_loss(be);
-    check_model_gradients(be, 0, 1, 0, PM_ROUTE_TOPK, 0, 0);
-    check_model_gradients(be, 1, 1, 0, PM_ROUTE_TOPK, 0, 0);
-    check_model_gradients(be, 1, 2, 0, PM_ROUTE_TOPK, 0, 0);
-    check_model_gradients(be, 1, 2, 0, PM_ROUTE_TOPK, 0.5f, 0);
-    check_model_gradients(be, 1, 1, 0, PM_ROUTE_DENSE, 0, 0);
-    check_model_gradients(be, 1, 1, 3, PM_ROUTE_TOPK, 0, 0);
-    check_model_gradients(be, 1, 2, 3, PM_ROUTE_TOPK, 0, 0);
-    check_model_gradients(be, 1, 1, 3, PM_ROUTE_DENSE, 0, 0);
-    check_model_gradients(be, 1, 1, 3, PM_ROUTE_DENSE, 0.5f, 0);
-    check_model_gradients(be, 1, 2, 3, PM_ROUTE_TOPK, 0, 1);
+    const variant variants[] = {
+        {.k = 1},
+        {.moe = 1, .k = 1},
+        {.moe = 1, .k = 2},
+        {.moe = 1, .k = 2, .entropy_coef = 0.5f},
+        {.moe = 1, .k = 2, .width = 24},
+        {.moe = 1, .k = 1, .route = PM_ROUTE_DENSE},
+        {.moe = 1, .k = 1, .rank = 3},
+        {.moe = 1, .k = 2, .rank = 3},
+        {.moe = 1, .k = 1, .rank = 3, .route = PM_ROUTE_DENSE},
+        {.moe = 1, .k = 1, .rank = 3, .route = PM_ROUTE_DENSE, .entropy_coef = 0.5f},
+        {.moe = 1, .k = 2, .rank = 3, .attn = 1},
+    };
+    for (size_t i = 0; i < sizeof variants / sizeof variants[0]; i++) check_model_gradients(be, variants[i]);
     check_lora_frozen(be);
     check_upcycling(be);
+    check_narrow_upcycling(be);
     check_frozen(be);
     check_param_counts(be);
     if (pm_failed(be)) report(0, "backend errors", pm_error(be));

@@ -86,7 +86,7 @@ static void check_dense_routing(const char *backend, int lora) {
         .u_proj = tensor(be, scratch, rows * R, 0)};
     pm_ref y = tensor(be, scratch, N * C, 0);
     float alpha = 3.0f, s = alpha / R;
-    pm_moe_shape d = {.N = N, .C = C, .E = E, .k = E, .rank = lora ? R : 0, .lora_scale = lora ? s : 0.0f};
+    pm_moe_shape d = {.N = N, .C = C, .E = E, .k = E, .H = H, .rank = lora ? R : 0, .lora_scale = lora ? s : 0.0f};
     pm_moe_fwd(be, &d, y, inp, &w, &a, 0.0f, 0);
     pm_download(be, y.buf, out, 0, sizeof out);
     double worst = 0, largest = 0;

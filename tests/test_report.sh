@@ -39,12 +39,18 @@ if "$pm" experiment emergence --scale toy --out study --data corpus/manifest.jso
 else
   bad "toy emergence study: $(tail -5 study.log)"
 fi
-grep -q '^\[6/6\]' study.log && ok "progress printed stage by stage" || bad "no stage progress in the log"
-for run in dense moe no-lb top2 dense-restart; do
+grep -q '^\[7/7\]' study.log && ok "progress printed stage by stage" || bad "no stage progress in the log"
+for run in dense moe no-lb top2 top2-matched dense-restart; do
   [ -s "study/$run/metrics.jsonl" ] || bad "no metrics for run $run"
 done
 grep -q '"dense_steps"' study/moe/upcycle.json 2>/dev/null && ok "MoE runs record their upcycling point" \
   || bad "no study/moe/upcycle.json"
+active() { python3 -c 'import json,sys; print([json.loads(l) for l in open(sys.argv[1]) if "\"params\"" in l][0]["active_per_token"])' "$1"; }
+a1=$(active study/moe/metrics.jsonl); a2=$(active study/top2-matched/metrics.jsonl); a3=$(active study/top2/metrics.jsonl)
+# equal up to the second expert's c_proj bias (C = 32 in each of the toy model's 2 MoE layers)
+[ -n "$a1" ] && [ -n "$a2" ] && [ $((a2 - a1)) -eq 64 ] && [ $((a3 - a1)) -gt 1000 ] \
+  && ok "top2-matched uses top-1's active parameters per token but for one bias ($a1 and $a2; full-width top-2: $a3)" \
+  || bad "compute matching: moe $a1, top2-matched $a2, top2 $a3"
 
 report=study/report
 python3 - "$report" > figures.log 2>&1 <<'PY'

@@ -134,6 +134,7 @@ static int save_hf_config(const char *dir, const pm_config *c, const pm_tokenize
     cJSON_AddNumberToObject(p, "n_experts", moe ? c->n_experts : 0);
     cJSON_AddNumberToObject(p, "top_k", c->top_k);
     cJSON_AddNumberToObject(p, "capacity_factor", c->capacity_factor);
+    cJSON_AddNumberToObject(p, "expert_width", c->expert_width ? c->expert_width : 4 * c->n_embd);
     cJSON_AddStringToObject(p, "router_mode", c->router_mode == PM_ROUTE_DENSE ? "dense" : "topk");
     cJSON_AddStringToObject(p, "eval_router_mode", c->eval_router_mode == PM_ROUTE_DENSE ? "dense" : "topk");
     cJSON_AddNumberToObject(p, "lora_rank", c->lora_rank);

@@ -15,6 +15,7 @@ static void help(void) {
            "  moe     upcycled MoE, top-1, load balancing on (configs/tiny.json)\n"
            "  no-lb   the same without load balancing, as long as the others (collapse marked)\n"
            "  top2    the same with top-2 routing\n"
+           "  top2-matched  top-2 of half-width experts: top-1's active parameters and FLOPs\n"
            "  dense-restart  the dense model continued from that checkpoint on the MoE runs'\n"
            "          restarted schedule (the control for the restart)\n\n"
            "lora-moe: LoRA experts over a frozen base (DyLoRA-MoE) against full experts\n"

@@ -43,9 +43,10 @@ static const char *const router_settings[] = {"router_noise=1.0", "noise_anneal=
 typedef struct {
     const char *name, *what;
     const char *overrides[4];
+    int half_width; /* experts of half the dense MLP's width (expert_width = 2 n_embd) */
 } moe_run;
 
-enum { MAX_MOE_RUNS = 4 };
+enum { MAX_MOE_RUNS = 5 };
 
 /* An experiment: MoE runs upcycled from one dense checkpoint, beside the dense baseline. */
 typedef struct {
@@ -56,20 +57,23 @@ typedef struct {
 
 static const experiment experiments[] = {
     {"emergence", "do experts specialise by domain, and what does load balancing do?",
-     {{"moe", "MoE upcycled from the dense checkpoint, top-1, load balancing", {NULL}},
+     {{"moe", "MoE upcycled from the dense checkpoint, top-1, load balancing", {NULL}, 0},
       {"no-lb", "the same without load balancing, trained as long as the others (its collapse is marked)",
-       {"lb_coef=0", NULL}},
-      {"top2", "the same as moe with top-2 routing", {"top_k=2", NULL}},
+       {"lb_coef=0", NULL}, 0},
+      {"top2", "the same as moe with top-2 routing", {"top_k=2", NULL}, 0},
+      /* top-2 of full-width experts does twice top-1's expert work; half-width ones do the same */
+      {"top2-matched", "top-2 of experts half the dense MLP's width: top-1's active parameters and FLOPs",
+       {"top_k=2", NULL}, 1},
       /* the upcycled runs restart warmup and the peak lr: this separates that from the experts */
       {"dense-restart", "the dense model continued from the same checkpoint on the MoE runs' restarted schedule",
-       {"moe_layers=", NULL}}},
-     4},
+       {"moe_layers=", NULL}, 0}},
+     5},
     /* DyLoRA-MoE's design against full experts: adapters of rank 8 over the frozen dense
      * model, every adapter trained (dense routing) and one used per token at inference */
     {"lora-moe", "what do LoRA experts over a frozen base give against full experts, per parameter trained?",
-     {{"moe", "full-expert MoE upcycled from the dense checkpoint, top-1, load balancing", {NULL}},
+     {{"moe", "full-expert MoE upcycled from the dense checkpoint, top-1, load balancing", {NULL}, 0},
       {"lora", "LoRA-expert MoE (rank 8) over the frozen dense checkpoint: dense routing in training, top-1 at eval",
-       {"lora_rank=8", "router_mode=dense", "eval_router_mode=topk", NULL}}},
+       {"lora_rank=8", "router_mode=dense", "eval_router_mode=topk", NULL}, 0}},
      2},
 };
 
@@ -178,6 +182,7 @@ static pm_status run_study(study *s, char *err, size_t errlen) {
         stage(s, m->name, m->what);
         if (study_config(s, m->overrides, sc->moe_steps, &cfg, err, errlen) || write_upcycle_note(s, m->name, err, errlen))
             return PM_FAILED;
+        if (m->half_width) cfg.expert_width = 2 * cfg.n_embd;
         pm_train_options o = {.init_from = dense_dir, .upcycle_noise = UPCYCLE_NOISE};
         rc = train(s, m->name, &cfg, &o, err, errlen);
     }

@@ -11,6 +11,9 @@
  *   no-lb   the same without the load-balancing loss (lb_coef=0), trained as long as the
  *           others; the step its routing collapses is logged and marked, not a stop.
  *   top2    the same as moe with top-2 routing.
+ *   top2-matched  top-2 of experts half the dense MLP's width (each upcycled from half of its
+ *           hidden units): the active parameters and FLOPs of top-1 (but for the second
+ *           expert's c_proj bias), so top-2 is compared at equal compute.
  *   dense-restart  the dense model continued from the same checkpoint on the MoE runs'
  *           restarted schedule: the control that separates the restart from the experts.
  * The lora-moe study: what do LoRA experts over a frozen base (DyLoRA-MoE) give against full

@@ -129,6 +129,8 @@ static void runs_table(report *rp) {
         else snprintf(routing, sizeof routing, "%s", train_mode);
         if (r->n_moe && r->cfg.lora_rank)
             fprintf(f, "<td>%d LoRA (rank %d)</td>", r->cfg.n_experts, r->cfg.lora_rank);
+        else if (r->n_moe && r->cfg.expert_width)
+            fprintf(f, "<td>%d of width %d</td>", r->cfg.n_experts, r->cfg.expert_width);
         else if (r->n_moe)
             fprintf(f, "<td>%d</td>", r->cfg.n_experts);
         if (r->n_moe)
