@@ -39,10 +39,26 @@ if "$pm" experiment emergence --scale toy --out study --data corpus/manifest.jso
 else
   bad "toy emergence study: $(tail -5 study.log)"
 fi
-grep -q '^\[7/7\]' study.log && ok "progress printed stage by stage" || bad "no stage progress in the log"
+grep -q '^\[21/21\] seed 3' study.log && ok "progress printed stage by stage" || bad "no stage progress in the log"
 for run in dense moe no-lb top2 top2-matched dense-restart; do
-  [ -s "study/$run/metrics.jsonl" ] || bad "no metrics for run $run"
+  for seed in "" seed-2/ seed-3/; do [ -s "study/$seed$run/metrics.jsonl" ] || bad "no metrics for run $seed$run"; done
 done
+# three seeds: means, intervals and differences from the dense baseline on the page, from the runs' own losses
+python3 - > seeds.log 2>&1 <<'PY'
+import json, re, statistics, sys
+page = open("study/report/report.html", encoding="utf-8").read()
+loss = lambda p: [json.loads(l) for l in open(p) if '"type":"eval"' in l][-1]["domains"]["code"]["loss"]
+vals = [loss(f"study/{s}moe/metrics.jsonl") for s in ("", "seed-2/", "seed-3/")]
+dense = [loss(f"study/{s}dense/metrics.jsonl") for s in ("", "seed-2/", "seed-3/")]
+mean, diff = statistics.mean(vals), statistics.mean(v - d for v, d in zip(vals, dense))
+half = 4.303 * statistics.stdev(vals) / 3 ** 0.5
+want = [f"<td>moe</td><td>held-out loss: code</td><td>{mean:.4f}</td><td>[{mean - half:.4f}, {mean + half:.4f}]</td>",
+        f"<td>moe</td><td>held-out loss: code</td><td>{diff:.4f}</td>"]
+missing = [w for w in want if w not in page]
+print("; ".join(missing) or f"moe code loss {mean:.4f} +- {half:.4f} over 3 seeds, {diff:+.4f} against dense")
+sys.exit(1 if missing or "Seeds: means and 95% intervals" not in page else 0)
+PY
+[ $? -eq 0 ] && ok "seeds: $(cat seeds.log)" || bad "seeds section: $(cat seeds.log)"
 grep -q '"dense_steps"' study/moe/upcycle.json 2>/dev/null && ok "MoE runs record their upcycling point" \
   || bad "no study/moe/upcycle.json"
 active() { python3 -c 'import json,sys; print([json.loads(l) for l in open(sys.argv[1]) if "\"params\"" in l][0]["active_per_token"])' "$1"; }
@@ -116,7 +132,7 @@ msg=$("$pm" experiment emergence --scale toy --out study --data corpus/manifest.
 # the lora-moe study at toy size: LoRA experts train only adapters and routers, are evaluated
 # with both routings, and the runs table shows what each run trained and what it cost
 if "$pm" experiment lora-moe --scale toy --out lstudy --data corpus/manifest.json > lstudy.log 2>&1 \
-  && grep -q '^\[4/4\]' lstudy.log; then ok "toy lora-moe study ran stage by stage"; else bad "toy lora-moe study: $(tail -5 lstudy.log)"; fi
+  && grep -q '^\[12/12\] seed 3' lstudy.log; then ok "toy lora-moe study ran stage by stage"; else bad "toy lora-moe study: $(tail -5 lstudy.log)"; fi
 python3 - > lora.log 2>&1 <<'PY'
 import json, os, sys
 runs = {r: [json.loads(l) for l in open(f"lstudy/{r}/metrics.jsonl")] for r in ("dense", "moe", "lora")}

@@ -1,5 +1,6 @@
 /* polymoe experiment: the studies polymoe was built for (emergence, lora-moe). */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "train/cli/commands.h"
@@ -7,7 +8,7 @@
 
 static void help(void) {
     printf("usage: polymoe experiment emergence|lora-moe [--backend NAME] [--out DIR]\n"
-           "                                              [--scale toy|default] [--data MANIFEST]\n\n"
+           "                                              [--scale toy|default] [--data MANIFEST] [--seeds N]\n\n"
            "Both train, on the default corpus (code, math, prose; built in data/default on first\n"
            "use) or MANIFEST, the dense baseline (configs/dense.json), whose early checkpoint is the\n"
            "short dense pre-training the MoE runs are upcycled from, and then:\n\n"
@@ -28,7 +29,11 @@ static void help(void) {
            "  --out DIR        the study folder (default runs/NAME); must not hold a study\n"
            "  --scale S        default: about 3-4 minutes on 2 CPU cores for emergence (3.3\n"
            "                   measured, the no-LB run going all 300 steps); toy: seconds (tests)\n"
-           "  --data MANIFEST  another corpus (a manifest, see train/data/data.h)\n");
+           "  --data MANIFEST  another corpus (a manifest, see train/data/data.h)\n"
+           "  --seeds N        every arm N times, seeds 1337.. (default 3; 1 to 10): the report gives\n"
+           "                   the mean and 95%% interval of every headline number and of each\n"
+           "                   arm's difference from the dense baseline; figures show seed 1.\n"
+           "                   Seed K's runs are DIR/seed-K/ARM (seed 1's DIR/ARM)\n");
 }
 
 int cmd_experiment(int argc, char **argv) {
@@ -43,8 +48,19 @@ int cmd_experiment(int argc, char **argv) {
     }
     char out[300];
     snprintf(out, sizeof out, "runs/%s", argv[0]);
-    pm_experiment_options opt = {.backend = "cpu", .out = out, .scale = "default"};
+    pm_experiment_options opt = {.backend = "cpu", .out = out, .scale = "default", .seeds = 3};
     for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--seeds")) {
+            char *end = NULL;
+            long v = i + 1 < argc ? strtol(argv[i + 1], &end, 10) : 0;
+            if (!end || *end || end == argv[i + 1] || v < 1 || v > 10) {
+                fprintf(stderr, "polymoe experiment: --seeds wants a number from 1 to 10\n");
+                return 2;
+            }
+            opt.seeds = (int)v;
+            i++;
+            continue;
+        }
         const char **slot = !strcmp(argv[i], "--backend") ? &opt.backend
                             : !strcmp(argv[i], "--out")   ? &opt.out
                             : !strcmp(argv[i], "--scale") ? &opt.scale

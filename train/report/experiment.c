@@ -46,7 +46,7 @@ typedef struct {
     int half_width; /* experts of half the dense MLP's width (expert_width = 2 n_embd) */
 } moe_run;
 
-enum { MAX_MOE_RUNS = 5 };
+enum { MAX_MOE_RUNS = 5, MAX_SEEDS = 10 };
 
 /* An experiment: MoE runs upcycled from one dense checkpoint, beside the dense baseline. */
 typedef struct {
@@ -83,6 +83,7 @@ typedef struct {
     const scale *sc;
     double started;
     int stage;
+    int seed;       /* 1..opt->seeds: seed 1's runs are STUDY/ARM, seed K's STUDY/seed-K/ARM */
 } study;
 
 static double now(void) {
@@ -112,16 +113,19 @@ static int study_config(const study *s, const char *const *extra, int steps, pm_
     add(&a, cadence);
     add(&a, extra);
     a.steps = steps;
-    return pm_run_config(&a, NULL, cfg, err, errlen);
+    if (pm_run_config(&a, NULL, cfg, err, errlen)) return -1;
+    cfg->seed += (uint32_t)(s->seed - 1); /* initialisation, data order and router noise */
+    return 0;
 }
 
 static void run_dir(const study *s, const char *name, char *out, size_t len) {
-    snprintf(out, len, "%s/%s", s->opt->out, name);
+    if (s->seed > 1) snprintf(out, len, "%s/seed-%d/%s", s->opt->out, s->seed, name);
+    else snprintf(out, len, "%s/%s", s->opt->out, name);
 }
 
 static void stage(study *s, const char *name, const char *what) {
-    printf("\n[%d/%d] %s: %s (study time so far %.1f min)\n", ++s->stage, s->ex->n_runs + 2, name, what,
-           (now() - s->started) / 60);
+    printf("\n[%d/%d] seed %d, %s: %s (study time so far %.1f min)\n", ++s->stage,
+           (s->ex->n_runs + 2) * s->opt->seeds, s->seed, name, what, (now() - s->started) / 60);
     fflush(stdout);
 }
 
@@ -203,7 +207,7 @@ static const experiment *find_experiment(const char *name) {
 int pm_experiment_known(const char *name) { return find_experiment(name) != NULL; }
 
 pm_status pm_experiment_run(const char *name, const pm_experiment_options *opt, char *err, size_t errlen) {
-    study s = {.opt = opt, .ex = find_experiment(name), .sc = find_scale(opt->scale), .started = now()};
+    study s = {.opt = opt, .ex = find_experiment(name), .sc = find_scale(opt->scale), .started = now(), .seed = 1};
     if (!s.ex) {
         snprintf(err, errlen, "unknown experiment '%s' (%s)", name, pm_experiment_names());
         return PM_FAILED;
@@ -223,24 +227,34 @@ pm_status pm_experiment_run(const char *name, const pm_experiment_options *opt, 
         snprintf(err, errlen, "cannot create %s: %s", opt->out, strerror(errno));
         return PM_FAILED;
     }
-    printf("%s study (%s), scale %s: dense baseline of %d steps; MoE runs of %d steps upcycled from its "
-           "step %d; folder %s\n",
-           s.ex->name, s.ex->question, s.sc->name, s.sc->dense_steps + s.sc->moe_steps, s.sc->moe_steps,
-           s.sc->dense_steps, opt->out);
-    pm_status rc = run_study(&s, err, errlen);
+    if (opt->seeds < 1 || opt->seeds > MAX_SEEDS) {
+        snprintf(err, errlen, "--seeds %d: 1 to %d", opt->seeds, MAX_SEEDS);
+        return PM_FAILED;
+    }
+    printf("%s study (%s), scale %s, %d seed%s: dense baseline of %d steps; MoE runs of %d steps upcycled from "
+           "its step %d; folder %s\n",
+           s.ex->name, s.ex->question, s.sc->name, opt->seeds, opt->seeds > 1 ? "s" : "",
+           s.sc->dense_steps + s.sc->moe_steps, s.sc->moe_steps, s.sc->dense_steps, opt->out);
+    pm_status rc = PM_DONE;
+    for (s.seed = 1; !rc && s.seed <= opt->seeds; s.seed++) rc = run_study(&s, err, errlen);
     if (rc) return rc;
 
-    int n = s.ex->n_runs;
-    char dirs[MAX_MOE_RUNS + 1][1024], report_dir[1024];
-    const char *runs[MAX_MOE_RUNS + 1];
-    run_dir(&s, "dense", dirs[0], sizeof dirs[0]);
-    for (int i = 0; i < n; i++) run_dir(&s, s.ex->runs[i].name, dirs[i + 1], sizeof dirs[i + 1]);
-    for (int i = 0; i <= n; i++) runs[i] = dirs[i];
+    /* the figures show seed 1; the seeds section takes every run of every seed */
+    int n = s.ex->n_runs + 1, all = 0;
+    static char dirs[MAX_SEEDS * (MAX_MOE_RUNS + 1)][1024];
+    const char *runs[MAX_SEEDS * (MAX_MOE_RUNS + 1)];
+    char report_dir[1024];
+    for (s.seed = 1; s.seed <= opt->seeds; s.seed++)
+        for (int i = 0; i < n; i++, all++) {
+            run_dir(&s, i ? s.ex->runs[i - 1].name : "dense", dirs[all], sizeof dirs[all]);
+            runs[all] = dirs[all];
+        }
+    s.seed = 1;
     run_dir(&s, "report", report_dir, sizeof report_dir);
     printf("\nwriting the report (study time so far %.1f min)\n", (now() - s.started) / 60);
     fflush(stdout);
-    pm_report_options ro = {.backend = opt->backend, .panels = 5};
-    if (pm_report_write(runs, n + 1, report_dir, &ro, err, errlen)) return PM_FAILED;
+    pm_report_options ro = {.backend = opt->backend, .panels = 5, .seed_runs = runs, .n_seed_runs = all};
+    if (pm_report_write(runs, n, report_dir, &ro, err, errlen)) return PM_FAILED;
     printf("study finished in %.1f min; report: %s/report.html\n", (now() - s.started) / 60, report_dir);
     return PM_DONE;
 }

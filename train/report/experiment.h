@@ -35,6 +35,7 @@ typedef struct {
     const char *out;     /* the study folder; must not hold a study already */
     const char *scale;   /* "default" (15-20 minutes on 2 CPU cores) or "toy" (seconds) */
     const char *data;    /* a corpus manifest, NULL: the default corpus (built on first use) */
+    int seeds;           /* every arm this many times (1 to 10), seed 1337, 1338, ... */
 } pm_experiment_options;
 
 /* The experiments there are, as a comma-separated list, and whether `name` is one. */

@@ -10,6 +10,7 @@
 #include "model/router_losses.h"
 #include "train/util/files.h"
 #include "train/report/report_figures.h"
+#include "train/report/report_seeds.h"
 #include "train/util/svg.h"
 
 typedef struct {
@@ -487,6 +488,8 @@ int pm_report_write(const char *const *run_dirs, int n, const char *out_dir,
     if (!rc) {
         head(rp);
         runs_table(rp);
+        if (opt->n_seed_runs > n && pm_report_seeds(rp->html, opt->seed_runs, opt->n_seed_runs, opt->backend, err, errlen))
+            rc = -1;
         loss_section(rp);
         domain_section(rp, opt->panels);
         numbers_section(rp);

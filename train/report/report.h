@@ -11,6 +11,10 @@
 typedef struct {
     const char *backend;  /* runs the checkpoints for the token-level analysis */
     int panels;           /* evaluations shown in the expert x domain small multiples */
+    /* every run of a study with several seeds (the arms' folders of each seed, in seed order;
+     * an arm is its folder's name): means and 95% intervals of the headline numbers */
+    const char *const *seed_runs;
+    int n_seed_runs;
 } pm_report_options;
 
 /* Writes out_dir/report.html and its figures for 1 to PM_REPORT_MAX_RUNS runs. A run whose checkpoints or corpus cannot be read
