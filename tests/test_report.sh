@@ -122,6 +122,9 @@ PY
 
 "$pm" report study/dense study/moe --out again > again.log 2>&1 && [ -s again/report.html ] \
   && ok "polymoe report on chosen runs" || bad "polymoe report: $(tail -3 again.log)"
+"$pm" report study/dense study/dense-restart study/moe --out again3 --seeds > again3.log 2>&1 \
+  && grep -q "Differences from <b>dense-restart" again3/report.html && grep -q "(3 of 3)" again3/report.html \
+  && ok "polymoe report --seeds finds every seed's runs" || bad "report --seeds: $(tail -3 again3.log)"
 msg=$("$pm" report nowhere --out x 2>&1); rc=$?
 [ $rc -ne 0 ] && [ $rc -lt 128 ] && grep -q "not a run folder" <<<"$msg" && ok "report of a missing run fails clearly" \
   || bad "report of a missing run (exit $rc): $msg"

@@ -49,8 +49,9 @@ static void remove_tree(const char *dir) {
 }
 
 /* Deletes leftover temporary folders, and step folders older than the KEEP newest up to
- * `current` except the `best` one. Folders past `current` are another timeline's (a resume from an older
- * checkpoint): they are not counted, so they can never push the new checkpoints out. */
+ * `current`, the `best` one kept besides them. Folders past `current` are another timeline's
+ * (a resume from an older checkpoint): they are not counted, so they can never push the new
+ * checkpoints out. */
 static void prune(const char *ck, int current, int best) {
     DIR *d = opendir(ck);
     if (!d) return;
@@ -70,7 +71,8 @@ static void prune(const char *ck, int current, int best) {
     closedir(d);
     for (int i = 0; i < n; i++) {
         int newer = 0;
-        for (int j = 0; j < n; j++) newer += steps[j] > steps[i];
+        /* the best one is kept besides the KEEP newest, not among them */
+        for (int j = 0; j < n; j++) newer += steps[j] > steps[i] && steps[j] != best;
         if (newer >= KEEP && steps[i] != best) {
             snprintf(name, sizeof name, "step-%07d", steps[i]);
             if (path_join(path, ck, name) == 0) remove_tree(path);

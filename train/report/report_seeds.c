@@ -81,11 +81,18 @@ static void row(FILE *f, const char *arm, const char *label, const double *v, in
     fprintf(f, " (%d of %d)</td></tr>\n", k, n);
 }
 
+/* Whether runs[a] is its arm's first run (the arm's seed 1). */
+static int first_of_arm(const pm_run *runs, int a) {
+    for (int b = 0; b < a; b++)
+        if (!strcmp(runs[a].name, runs[b].name)) return 0;
+    return 1;
+}
+
 int pm_report_seeds(FILE *f, const char *const *dirs, int n, const char *backend, char *err, size_t errlen) {
     pm_run *runs = calloc((size_t)n, sizeof *runs);
     headline *h = calloc((size_t)n, sizeof *h);
-    double *v = calloc((size_t)n, sizeof *v), *dense_v = calloc((size_t)n, sizeof *dense_v);
-    int loaded = 0, rc = runs && h && v && dense_v ? 0 : -1;
+    double *v = calloc((size_t)n, sizeof *v), *ref_v = calloc((size_t)n, sizeof *ref_v);
+    int loaded = 0, rc = runs && h && v && ref_v ? 0 : -1;
     if (rc) snprintf(err, errlen, "out of memory");
     for (; !rc && loaded < n; loaded++)
         if (pm_run_load(&runs[loaded], dirs[loaded], err, errlen)) rc = -1;
@@ -99,9 +106,7 @@ int pm_report_seeds(FILE *f, const char *const *dirs, int n, const char *backend
                    "<th>mean</th><th>95%% interval</th><th>per seed</th></tr>\n");
         /* arms in first-appearance order; a run's seed is its rank among its arm's runs */
         for (int a = 0; a < n; a++) {
-            int first = 1;
-            for (int b = 0; b < a; b++) first &= strcmp(runs[a].name, runs[b].name) != 0;
-            if (!first) continue;
+            if (!first_of_arm(runs, a)) continue;
             for (int m = 0; m < h[a].n; m++) {
                 int k = 0;
                 for (int b = a; b < n; b++)
@@ -109,23 +114,27 @@ int pm_report_seeds(FILE *f, const char *const *dirs, int n, const char *backend
                 row(f, runs[a].name, h[a].label[m], v, k, 0);
             }
         }
-        fprintf(f, "</table>\n<p class=\"note\">Differences from the dense baseline, seed by seed (the arm's run "
-                   "minus the dense run of the same seed); <i>excludes 0</i> says whether the interval of the "
-                   "mean difference leaves out zero, the condition for calling a difference real.</p>\n"
-                   "<table><tr><th>arm</th><th>number</th><th>mean difference</th><th>95%% interval</th>"
-                   "<th>excludes 0</th><th>per seed</th></tr>\n");
-        for (int a = 0; a < n; a++) {
-            int first = 1;
-            for (int b = 0; b < a; b++) first &= strcmp(runs[a].name, runs[b].name) != 0;
-            if (!first || !strcmp(runs[a].name, "dense")) continue;
-            for (int d = 0; d < runs[a].D; d++) {
-                int k = 0, j = 0;
-                for (int b = 0; b < n; b++)
-                    if (!strcmp(runs[b].name, "dense")) dense_v[j++] = d < h[b].n ? h[b].value[d] : NAN;
-                for (int b = a; b < n; b++)
-                    if (!strcmp(runs[a].name, runs[b].name))
-                        v[k] = k < j ? h[b].value[d] - dense_v[k] : NAN, k++;
-                if (j) row(f, runs[a].name, h[a].label[d], v, k, 1);
+        /* against the baseline, and against the control that shares the MoE runs' restart */
+        const char *refs[] = {"dense", "dense-restart"};
+        for (int r = 0; r < 2; r++) {
+            int present = 0;
+            for (int b = 0; b < n; b++) present |= !strcmp(runs[b].name, refs[r]);
+            if (!present) continue;
+            fprintf(f, "</table>\n<p class=\"note\">Differences from <b>%s</b>, seed by seed (the arm's run minus "
+                       "the %s run of the same seed); <i>excludes 0</i> says whether the interval of the mean "
+                       "difference leaves out zero, the condition for calling a difference real.</p>\n"
+                       "<table><tr><th>arm</th><th>number</th><th>mean difference</th><th>95%% interval</th>"
+                       "<th>excludes 0</th><th>per seed</th></tr>\n", refs[r], refs[r]);
+            for (int a = 0; a < n; a++) {
+                if (!first_of_arm(runs, a) || !strcmp(runs[a].name, refs[r]) || !strcmp(runs[a].name, "dense")) continue;
+                for (int d = 0; d < runs[a].D; d++) {
+                    int k = 0, j = 0;
+                    for (int b = 0; b < n; b++)
+                        if (!strcmp(runs[b].name, refs[r])) ref_v[j++] = d < h[b].n ? h[b].value[d] : NAN;
+                    for (int b = a; b < n; b++)
+                        if (!strcmp(runs[a].name, runs[b].name)) v[k] = k < j ? h[b].value[d] - ref_v[k] : NAN, k++;
+                    row(f, runs[a].name, h[a].label[d], v, k, 1);
+                }
             }
         }
         fprintf(f, "</table>\n");
@@ -134,6 +143,6 @@ int pm_report_seeds(FILE *f, const char *const *dirs, int n, const char *backend
     free(runs);
     free(h);
     free(v);
-    free(dense_v);
+    free(ref_v);
     return rc;
 }
