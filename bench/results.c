@@ -127,7 +127,7 @@ static void extra(const pm_record *x, char *buf, size_t len) {
     buf[0] = 0;
     if (x->moe_over_dense != PM_NA) snprintf(buf, len, "MoE/dense %.2f", x->moe_over_dense);
     if (x->tokens_per_s == PM_NA) return;
-    char mfu[96] = "MFU n/a (peak unknown)";
+    char mfu[96] = "MFU n/a (peak unknown, or no FLOP count)";
     if (x->mfu != PM_NA)
         snprintf(mfu, sizeof mfu, "MFU %.1f%% of %.0f GFLOP/s (%s)", 100.0 * x->mfu, x->peak_gflops,
                  strcmp(x->peak_source, "fma_loop") == 0       ? "measured FMA peak"

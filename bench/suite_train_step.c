@@ -9,7 +9,8 @@
  * CPU device a measured one, the higher of the host's FMA peak on all OpenMP threads (measured
  * once per bench run) and this backend's GEMM ceiling (one large square sgemm through its own
  * gemm op); the rows say which. Each config runs as given and, when it has MoE layers, as its
- * dense twin (the same without them), case "NAME-dense". */
+ * dense twin (the same without them, and without LoRA or routing settings), case "NAME-dense".
+ * A config with frozen weights or dense routing gets tokens/s but no FLOP/s or MFU. */
 #include "bench/bench.h"
 #include "bench/host.h"
 #include "bench/inputs.h"
@@ -221,8 +222,14 @@ static void run_config(pm_bench_ctx *suite_ctx, const pm_config *cfg, const char
             s.tokens[i] = (int32_t)(pm_bench_unit(400, i) * cfg->vocab_size);
             s.targets[i] = (int32_t)(pm_bench_unit(401, i) * cfg->vocab_size);
         }
-        double flops = 6.0 * (double)pm_model_active_params(s.model) * n +
-                       12.0 * cfg->n_layer * cfg->n_embd * T * (double)n;
+        /* 6 x active parameters per token holds when every weight trains and a token uses top_k
+         * experts; frozen weights skip their weight gradients and dense routing runs every
+         * expert, so for those no FLOP count (and no MFU) is claimed */
+        int counted = pm_model_num_trainable(s.model) == pm_model_num_params(s.model) &&
+                      cfg->router_mode == PM_ROUTE_TOPK;
+        double flops = counted ? 6.0 * (double)pm_model_active_params(s.model) * n +
+                                     12.0 * cfg->n_layer * cfg->n_embd * T * (double)n
+                               : 0;
         char shape[96];
         snprintf(shape, sizeof shape, "B=%d T=%d L=%d C=%d E=%d k=%d MoE=%d", B, T, cfg->n_layer,
                  cfg->n_embd, cfg->n_experts, cfg->top_k, pm_config_n_moe(cfg));
@@ -235,7 +242,7 @@ static void run_config(pm_bench_ctx *suite_ctx, const pm_config *cfg, const char
             rec.fma_gflops = pk->fma;
             rec.gemm_ceiling = pk->gemm;
             snprintf(rec.peak_source, sizeof rec.peak_source, "%s", pk->source);
-            if (pk->gflops != PM_NA) rec.mfu = rec.gflops / pk->gflops;
+            if (pk->gflops != PM_NA && rec.gflops != PM_NA) rec.mfu = rec.gflops / pk->gflops;
             rec.peak_bytes = (double)pm_peak_bytes(c->be);
             pm_bench_emit(c, &rec);
         }
@@ -259,7 +266,10 @@ static void run_pair(pm_bench_ctx *c, const char *name, int gpu_only, const peak
     if (!pm_config_n_moe(&cfg)) return;
     char twin[sizeof case_name + 8];
     snprintf(twin, sizeof twin, "%s-dense", case_name);
+    /* the twin is the plain dense model, every weight trained: no adapters, routing or widths */
     memset(cfg.moe_layers, 0, sizeof cfg.moe_layers);
+    cfg.lora_rank = cfg.lora_attn = cfg.expert_width = 0;
+    cfg.router_mode = cfg.eval_router_mode = PM_ROUTE_TOPK;
     run_config(c, &cfg, twin, gpu_only, pk);
 }
 
