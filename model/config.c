@@ -61,6 +61,7 @@ static const field fields[] = {
     FIELD(beta2, F_FLOAT, 0, 0.99999, "AdamW beta2"),
     FIELD(eval_every, F_INT, 0, 1 << 30, "evaluate every N steps (0: only at the end)"),
     FIELD(eval_seqs, F_INT, 1, 1 << 20, "held-out sequences per domain per evaluation"),
+    FIELD(final_eval_seqs, F_INT, 0, 1 << 20, "the same for the last step's evaluation (0: eval_seqs; above the split's count: all)"),
     FIELD(log_every, F_INT, 1, 1 << 30, "write a metrics line every N steps"),
     FIELD(checkpoint_every, F_INT, 0, 1 << 30, "checkpoint every N steps (0: only at the end)"),
     FIELD(natural_mix, F_INT, 0, 1, "1: batches in natural domain proportions"),

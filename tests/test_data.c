@@ -148,7 +148,7 @@ static void write_corpus(void) {
 }
 
 static pm_data_options options(uint64_t seed) {
-    pm_data_options o = {.seq_len = T, .eval_fraction = 0.25, .seed = seed, .natural_mix = 0, .max_eval_seqs = 0};
+    pm_data_options o = {.seq_len = T, .eval_fraction = 0.25, .seed = seed, .natural_mix = 0};
     return o;
 }
 
@@ -224,7 +224,7 @@ static void test_split_and_packing(pm_dataset *ds) {
         int same = n_eval == len[1] / (T + 1);
         for (size_t i = 0; i < n_eval && same; i++) {
             int32_t in[T], tg[T];
-            pm_data_eval_sequence(ds, d, i, in, tg);
+            pm_data_eval_sequence(ds, d, i, n_eval, in, tg);
             same = memcmp(in, eval + i * (T + 1), sizeof in) == 0 && memcmp(tg, eval + i * (T + 1) + 1, sizeof tg) == 0;
         }
         check(same, "%s: the %zu eval sequences are the eval stream cut every T+1 tokens", name, n_eval);
@@ -428,16 +428,17 @@ static void test_natural_proportions(void) {
 
 static void test_eval_cap(void) {
     pm_data_options o = options(7);
-    o.max_eval_seqs = 2;
     pm_dataset *ds = open_ok(&o);
     if (!ds) return check(0, "eval cap: open");
     size_t len;
     const int32_t *s = pm_data_stream(ds, 1, 1, &len);
     size_t n = len / (T + 1);
-    int32_t in[T], tg[T];
-    pm_data_eval_sequence(ds, 1, 1, in, tg);
-    check(pm_data_eval_count(ds, 1) == 2 && n >= 2 && memcmp(in, s + (n / 2) * (T + 1), sizeof in) == 0,
-          "eval cap: max_eval_seqs=2 keeps 2 sequences spread over the split (of %zu)", n);
+    int32_t in[T], tg[T], all[T];
+    pm_data_eval_sequence(ds, 1, 1, 2, in, tg);
+    check(pm_data_eval_count(ds, 1) == n && n >= 2 && memcmp(in, s + (n / 2) * (T + 1), sizeof in) == 0,
+          "eval cap: 2 of the %zu sequences are spread over the split", n);
+    pm_data_eval_sequence(ds, 1, n - 1, n + 100, all, tg);
+    check(memcmp(all, s + (n - 1) * (T + 1), sizeof all) == 0, "eval cap: a count above the split's means all of it");
     pm_data_close(ds);
 }
 
@@ -609,6 +610,29 @@ static void test_garbage(void) {
 
 /* ---- tokenizer and math generator ---- */
 
+/* The byte trigram a BPE dataset reports is the byte dataset's trigram, per BPE token. */
+static void test_byte_ngram(const char *bpe_dir) {
+    char name[4200], err[512] = "";
+    snprintf(name, sizeof name, "bpe:%s", bpe_dir);
+    pm_tokenizer *tok = pm_tokenizer_open(name, err, sizeof err);
+    pm_data_options o = options(7), ob = options(7);
+    ob.tokenizer = tok;
+    pm_dataset *bytes = open_ok(&o), *bpe = tok ? open_ok(&ob) : NULL;
+    if (!bytes || !bpe) check(0, "byte trigram: open %s (%s)", bpe_dir, err);
+    for (int d = 0; bytes && bpe && d < pm_data_domains(bpe); d++) {
+        size_t n_bytes, n_tokens;
+        pm_data_stream(bytes, d, 1, &n_bytes);
+        pm_data_stream(bpe, d, 1, &n_tokens);
+        double want = pm_data_ngram_loss(bytes, d), got = pm_data_byte_ngram_loss(bpe, d) * n_tokens / n_bytes;
+        check(pm_data_byte_ngram_loss(bytes, d) == want && fabs(got - want) < 1e-12 * want && n_tokens < n_bytes,
+              "byte trigram of %s: %.6f nats per byte from the BPE dataset (%zu tokens), %.6f from bytes (%zu)",
+              pm_data_domain_name(bpe, d), got, n_tokens, want, n_bytes);
+    }
+    pm_data_close(bytes);
+    pm_data_close(bpe);
+    pm_tokenizer_free(tok);
+}
+
 static void test_tokenizer(void) {
     const char text[] = "h\xc3\xa9llo\0\xff";
     int32_t tok[8];
@@ -667,7 +691,11 @@ static void test_mathgen(void) {
     check(n == 9 && strlen(a) == 9, "mathgen: a short buffer truncates safely");
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+    if (argc != 2) {
+        fprintf(stderr, "usage: test_data BPE_FIXTURE_DIR\n");
+        return 2;
+    }
     if (!mkdtemp(tmp)) {
         perror("mkdtemp");
         return 2;
@@ -691,6 +719,7 @@ int main(void) {
     test_bad_input();
     test_garbage();
     test_tokenizer();
+    test_byte_ngram(argv[1]);
     test_mathgen();
     test_ngram();
     cleanup();

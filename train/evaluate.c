@@ -14,8 +14,8 @@ static size_t target_bytes(const pm_tokenizer *tok, int32_t id) {
     return id == pm_tokenizer_eot(tok) ? 1 : len;
 }
 
-int pm_evaluate(pm_model *model, pm_dataset *data, int step, const pm_eval_output *out, double *mean_loss,
-                char *err, size_t errlen) {
+int pm_evaluate(pm_model *model, pm_dataset *data, int step, size_t seqs, const pm_eval_output *out,
+                double *mean_loss, char *err, size_t errlen) {
     const pm_config *c = pm_model_config(model);
     pm_backend *be = pm_model_backend(model);
     const pm_tokenizer *tok = pm_data_tokenizer(data);
@@ -41,7 +41,7 @@ int pm_evaluate(pm_model *model, pm_dataset *data, int step, const pm_eval_outpu
     else if (!rc) printf("eval (step unknown):");
     fflush(stdout); /* shows that an evaluation is under way */
     for (int d = 0; d < D && !rc; d++) {
-        size_t avail = pm_data_eval_count(data, d), n = avail < (size_t)c->eval_seqs ? avail : (size_t)c->eval_seqs;
+        size_t avail = pm_data_eval_count(data, d), n = avail < seqs ? avail : seqs;
         double sum = 0, sum_train = 0, seq_sum = 0, seq_sq = 0; /* sequence means, for the standard error */
         size_t tokens = 0, bytes = 0;
         for (size_t s0 = 0; s0 < n && !rc; s0 += (size_t)B) {
@@ -49,7 +49,7 @@ int pm_evaluate(pm_model *model, pm_dataset *data, int step, const pm_eval_outpu
             if (rc) break;
             int b = (int)(n - s0 < (size_t)B ? n - s0 : (size_t)B);
             for (int i = 0; i < b; i++)
-                pm_data_eval_sequence(data, d, s0 + i, inputs + (size_t)i * T, targets + (size_t)i * T);
+                pm_data_eval_sequence(data, d, s0 + i, n, inputs + (size_t)i * T, targets + (size_t)i * T);
             if (pm_model_forward(model, inputs, targets, b, T, -1, NULL) != PM_OK) break;
             pm_model_token_losses(model, losses, b, T);
             for (int i = 0; i < b * T; i++) {
@@ -92,6 +92,7 @@ int pm_evaluate(pm_model *model, pm_dataset *data, int step, const pm_eval_outpu
         cJSON_AddNumberToObject(x, "bits_per_byte", bytes ? sum / bytes / log(2.0) : 0);
         cJSON_AddNumberToObject(x, "unigram_loss", pm_data_unigram_loss(data, d));
         cJSON_AddNumberToObject(x, "ngram_loss", pm_data_ngram_loss(data, d));
+        cJSON_AddNumberToObject(x, "byte_ngram_loss", pm_data_byte_ngram_loss(data, d));
         printf(" %s %.4f +- %.4f (%.3f bits/byte", pm_data_domain_name(data, d), loss, se,
                bytes ? sum / bytes / log(2.0) : 0);
         if (both) printf("; %s routing %.4f", c->router_mode == PM_ROUTE_DENSE ? "dense" : "top-k",

@@ -18,12 +18,13 @@ typedef struct {
     const volatile sig_atomic_t *cancel;    /* checked between batches; may be NULL */
 } pm_eval_output;
 
-/* Prints the per-domain losses and writes the eval line (step < 0: unknown, left out), and the
+/* Evaluates `seqs` sequences per domain (spread over the held-out split; all of them when it
+ * holds fewer). Prints the per-domain losses and writes the eval line (step < 0: unknown, left out), and the
  * mean over domains of the loss per token into *mean_loss (may be NULL). When the config trains
  * and evaluates with different routing (router_mode, eval_router_mode), each domain also gets
  * the loss under the training routing, loss_train_routing. Returns 0, -1 with err filled, or 1
  * when *cancel was set before the end (nothing is written then). */
-int pm_evaluate(pm_model *model, pm_dataset *data, int step, const pm_eval_output *out, double *mean_loss,
-                char *err, size_t errlen);
+int pm_evaluate(pm_model *model, pm_dataset *data, int step, size_t seqs, const pm_eval_output *out,
+                double *mean_loss, char *err, size_t errlen);
 
 #endif

@@ -141,7 +141,9 @@ static int checkpoint(trainer *t, int step, int pending_eval, char *err, size_t 
 static int evaluate(trainer *t, int step, int *best, char *err, size_t errlen) {
     pm_eval_output out = {t->metrics, t->metrics_path, &interrupted};
     double mean;
-    int rc = pm_evaluate(t->model, t->data, step, &out, &mean, err, errlen);
+    const pm_config *c = &t->cfg;
+    int seqs = step == c->steps && c->final_eval_seqs ? c->final_eval_seqs : c->eval_seqs;
+    int rc = pm_evaluate(t->model, t->data, step, (size_t)seqs, &out, &mean, err, errlen);
     *best = rc == 0 && mean < t->best_loss;
     if (*best) t->best_step = step, t->best_loss = mean;
     return rc;
@@ -209,7 +211,7 @@ static int open_all(trainer *t, char *err, size_t errlen) {
     }
     pm_data_options dopt = {.seq_len = t->cfg.block_size, .eval_fraction = t->cfg.eval_fraction,
                             .seed = t->cfg.seed, .natural_mix = t->cfg.natural_mix,
-                            .max_eval_seqs = (size_t)t->cfg.eval_seqs, .tokenizer = t->tok};
+                            .tokenizer = t->tok};
     t->data = pm_data_open(t->cfg.data, &dopt, inner, sizeof inner);
     if (!t->data) {
         snprintf(err, errlen, "data: %s", inner);

@@ -50,14 +50,14 @@ int cmd_eval(int argc, char **argv) {
     pm_tokenizer *tok = pm_checkpoint_tokenizer(step_dir, err, sizeof err);
     pm_data_options dopt = {.seq_len = cfg.block_size, .eval_fraction = cfg.eval_fraction,
                             .seed = cfg.seed, .natural_mix = cfg.natural_mix,
-                            .max_eval_seqs = (size_t)cfg.eval_seqs, .tokenizer = tok};
+                            .tokenizer = tok};
     pm_dataset *data = tok ? pm_data_open(cfg.data, &dopt, err, sizeof err) : NULL;
     pm_model *m = data ? pm_model_create(be, &cfg, cfg.batch_size, cfg.block_size, err, sizeof err) : NULL;
     pm_eval_output out = {STDOUT_FILENO, "standard output", NULL};
     int rc = 1;
     if (!data || !m) fprintf(stderr, "polymoe eval: %s\n", err);
     else if (pm_checkpoint_load(step_dir, m, NULL, err, sizeof err) ||
-             pm_evaluate(m, data, pm_checkpoint_step(step_dir), &out, NULL, err, sizeof err))
+             pm_evaluate(m, data, pm_checkpoint_step(step_dir), (size_t)cfg.eval_seqs, &out, NULL, err, sizeof err))
         fprintf(stderr, "polymoe eval: %s\n", err);
     else rc = 0;
     pm_model_free(m);

@@ -64,7 +64,7 @@ typedef struct {
     split part[2];        /* TRAIN, EVAL */
     size_t *order;        /* the current epoch's order of the train sequences */
     uint64_t order_epoch; /* the epoch `order` belongs to (UINT64_MAX: none yet) */
-    double unigram, ngram;
+    double unigram, ngram, byte_ngram;
 } domain;
 
 struct pm_dataset {
@@ -313,6 +313,29 @@ static int encode_documents(pm_tokenizer *tok, const char *dname, const doc_list
     return 0;
 }
 
+/* The Kneser-Ney trigram over bytes (end-of-text as a 257th symbol) fitted on the train
+ * documents and scored on the held-out ones, in nats per byte: the baseline whatever the
+ * tokenizer, since a BPE model's own trigram sees more context per token than bytes do. */
+static double byte_ngram_loss(const doc_list *docs, const unsigned char *held_out) {
+    size_t n[2] = {0, 0};
+    for (size_t i = 0; i < docs->n; i++) n[held_out[i]] += docs->ends[i] - (i ? docs->ends[i - 1] : 0) + 1;
+    int32_t *stream[2] = {malloc((n[TRAIN] + 1) * sizeof(int32_t)), malloc((n[EVAL] + 1) * sizeof(int32_t))};
+    double loss = NAN;
+    if (stream[TRAIN] && stream[EVAL]) {
+        size_t at[2] = {0, 0};
+        for (size_t i = 0; i < docs->n; i++) {
+            int p = held_out[i];
+            for (size_t j = i ? docs->ends[i - 1] : 0; j < docs->ends[i]; j++)
+                stream[p][at[p]++] = (unsigned char)docs->text[j];
+            stream[p][at[p]++] = 256;
+        }
+        loss = pm_ngram_heldout_loss(stream[TRAIN], n[TRAIN], stream[EVAL], n[EVAL], 257);
+    }
+    free(stream[TRAIN]);
+    free(stream[EVAL]);
+    return loss;
+}
+
 /* Holds out a seeded share of the documents for eval and packs both splits. */
 static int split_domain(domain *dom, const doc_list *docs, int d, const pm_data_options *opt, char *err,
                         size_t errlen) {
@@ -327,9 +350,12 @@ static int split_domain(domain *dom, const doc_list *docs, int d, const pm_data_
     int32_t *ids = NULL;
     int rc = perm && id_ends && held_out ? 0 : pm_errorf(err, errlen, "out of memory splitting domain '%s'", dom->name);
     if (!rc) rc = encode_documents(opt->tokenizer, dom->name, docs, &ids, id_ends, err, errlen);
+    size_t eval_bytes = 0;
     if (!rc) {
         permutation(perm, n, seed_key(opt->seed, KEY_SPLIT, (uint32_t)d, 0));
         for (size_t i = 0; i < n_eval; i++) held_out[perm[i]] = 1;
+        for (size_t i = 0; i < n; i++)
+            if (held_out[i]) eval_bytes += docs->ends[i] - (i ? docs->ends[i - 1] : 0) + 1;
         for (size_t i = 0; i < n; i++) {
             split *s = &dom->part[held_out[i]];
             s->n_tokens += id_ends[i] - (i ? id_ends[i - 1] : 0) + 1;
@@ -350,6 +376,12 @@ static int split_domain(domain *dom, const doc_list *docs, int d, const pm_data_
         s->n_tokens += id_ends[i] - start;
         s->tokens[s->n_tokens++] = eot;
     }
+    /* in nats per token of this tokenizer, over the same held-out text (end-of-text counts
+     * as one byte, as in the evaluation's bits per byte) */
+    if (rc == 0 && strcmp(pm_tokenizer_kind(opt->tokenizer), "byte") != 0)
+        dom->byte_ngram = byte_ngram_loss(docs, held_out) * (double)eval_bytes / (double)dom->part[EVAL].n_tokens;
+    else
+        dom->byte_ngram = -1; /* bytes are the tokens: the token trigram, set below */
     free(perm);
     free(id_ends);
     free(held_out);
@@ -371,6 +403,7 @@ static int split_domain(domain *dom, const doc_list *docs, int d, const pm_data_
                                    pm_tokenizer_vocab_size(opt->tokenizer));
     dom->ngram = pm_ngram_heldout_loss(dom->part[TRAIN].tokens, dom->part[TRAIN].n_tokens, dom->part[EVAL].tokens,
                                        dom->part[EVAL].n_tokens, pm_tokenizer_vocab_size(opt->tokenizer));
+    if (dom->byte_ngram < 0) dom->byte_ngram = dom->ngram;
     return 0;
 }
 
@@ -497,6 +530,7 @@ const int32_t *pm_data_stream(const pm_dataset *ds, int d, int eval, size_t *n_t
 
 double pm_data_unigram_loss(const pm_dataset *ds, int d) { return ds->dom[d].unigram; }
 double pm_data_ngram_loss(const pm_dataset *ds, int d) { return ds->dom[d].ngram; }
+double pm_data_byte_ngram_loss(const pm_dataset *ds, int d) { return ds->dom[d].byte_ngram; }
 
 void pm_data_print_summary(const pm_dataset *ds, FILE *out) {
     for (int d = 0; d < ds->n_domains; d++)
@@ -573,15 +607,13 @@ int pm_data_set_state(pm_dataset *ds, const uint64_t state[PM_DATA_STATE_LEN]) {
 
 /* ---- eval ---- */
 
-size_t pm_data_eval_count(const pm_dataset *ds, int d) {
-    size_t n = ds->dom[d].part[EVAL].n_seqs, cap = ds->opt.max_eval_seqs;
-    return cap && cap < n ? cap : n;
-}
+size_t pm_data_eval_count(const pm_dataset *ds, int d) { return ds->dom[d].part[EVAL].n_seqs; }
 
-/* With a cap, the eval sequences used are spread evenly over the whole eval split. */
-void pm_data_eval_sequence(const pm_dataset *ds, int d, size_t i, int32_t *inputs, int32_t *targets) {
+/* Fewer than all: the sequences used are spread evenly over the whole eval split. */
+void pm_data_eval_sequence(const pm_dataset *ds, int d, size_t i, size_t count, int32_t *inputs, int32_t *targets) {
     const split *s = &ds->dom[d].part[EVAL];
-    size_t count = pm_data_eval_count(ds, d), T = (size_t)ds->opt.seq_len;
+    size_t T = (size_t)ds->opt.seq_len;
+    if (count > s->n_seqs) count = s->n_seqs;
     if (i >= count) return;
     size_t k = (size_t)((uint64_t)i * s->n_seqs / count);
     const int32_t *seq = s->tokens + k * (T + 1);

@@ -20,7 +20,6 @@ typedef struct {
     double eval_fraction;   /* share of each domain's documents held out, e.g. 0.1 */
     uint64_t seed;
     int natural_mix;        /* 0: every batch balanced over domains; 1: natural proportions */
-    size_t max_eval_seqs;   /* cap on eval sequences per domain (0: all) */
     pm_tokenizer *tokenizer; /* borrowed; NULL: the byte tokenizer */
 } pm_data_options;
 
@@ -51,9 +50,10 @@ void pm_data_next_batch(pm_dataset *ds, int B, int32_t *inputs, int32_t *targets
 void pm_data_get_state(const pm_dataset *ds, uint64_t state[PM_DATA_STATE_LEN]);
 int pm_data_set_state(pm_dataset *ds, const uint64_t state[PM_DATA_STATE_LEN]);
 
-/* Held-out sequences of domain d: count, and the i-th one (inputs and targets [T]). */
+/* Held-out sequences of domain d: how many there are, and the i-th of `count` of them spread
+ * evenly over the split (inputs and targets [T]; count above the total means all). */
 size_t pm_data_eval_count(const pm_dataset *ds, int d);
-void pm_data_eval_sequence(const pm_dataset *ds, int d, size_t i, int32_t *inputs,
+void pm_data_eval_sequence(const pm_dataset *ds, int d, size_t i, size_t count, int32_t *inputs,
                            int32_t *targets);
 
 /* The whole token stream of domain d's split: its documents in manifest order, each followed
@@ -67,6 +67,10 @@ double pm_data_unigram_loss(const pm_dataset *ds, int d);
 /* The held-out loss (nats per token) of a Kneser-Ney trigram fitted on domain d's train split
  * (train/data/ngram.h): the n-gram baseline. */
 double pm_data_ngram_loss(const pm_dataset *ds, int d);
+/* The same trigram over bytes, in nats per token of the dataset's tokenizer (equal to the
+ * token trigram for the byte tokenizer): the baseline a BPE model is held to as well, since
+ * a trigram over its own tokens sees more text than a byte trigram does. */
+double pm_data_byte_ngram_loss(const pm_dataset *ds, int d);
 
 /* One line per domain: documents and tokens of the train and eval splits. */
 void pm_data_print_summary(const pm_dataset *ds, FILE *out);

@@ -210,7 +210,7 @@ int pm_routing_analyse(const pm_run *run, const char *backend, pm_routing *r, ch
     pm_backend *be = pm_backend_open(backend, 0, inner, sizeof inner);
     pm_tokenizer *tok = be ? pm_checkpoint_tokenizer(step_dir, inner, sizeof inner) : NULL;
     pm_data_options dopt = {.seq_len = cfg.block_size, .eval_fraction = cfg.eval_fraction, .seed = cfg.seed,
-                            .natural_mix = cfg.natural_mix, .max_eval_seqs = (size_t)cfg.eval_seqs, .tokenizer = tok};
+                            .natural_mix = cfg.natural_mix, .tokenizer = tok};
     if (!be || !tok || !(p.data = pm_data_open(cfg.data, &dopt, inner, sizeof inner)) ||
         !(p.model = pm_model_create(be, &cfg, p.B, p.T, inner, sizeof inner))) {
         snprintf(err, errlen, "%s", inner);
