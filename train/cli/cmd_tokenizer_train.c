@@ -11,6 +11,7 @@
 
 #include "train/cli/commands.h"
 #include "train/data/data.h"
+#include "train/data/doc_texts.h"
 #include "train/run_config.h"
 #include "train/tokenizer/bpe_train.h"
 
@@ -54,47 +55,6 @@ static void report_progress(void *ctx, int done, int total) {
     if (t - p->last < PROGRESS_EVERY_S) return;
     p->last = t;
     fprintf(stderr, "  merges %d / %d (%.0f%%), %.1f s\n", done, total, 100.0 * done / total, t - p->started);
-}
-
-/* The documents of every domain's train split (and eval split with `all`), back to back in
- * *text; document i is docs[i][0..lens[i]). The byte tokenizer's ids are the bytes, with
- * end-of-text (256) after each document. */
-typedef struct {
-    char *text;
-    const char **docs;
-    size_t *lens, n_docs, n_bytes;
-} corpus;
-
-static int gather(const pm_dataset *ds, int all, corpus *c) {
-    size_t n_ids = 0, n_docs = 0;
-    for (int d = 0; d < pm_data_domains(ds); d++)
-        for (int eval = 0; eval <= all; eval++) {
-            size_t n;
-            pm_data_stream(ds, d, eval, &n);
-            n_ids += n;
-            n_docs += pm_data_documents(ds, d, eval);
-        }
-    c->text = malloc(n_ids ? n_ids : 1);
-    c->docs = malloc((n_docs ? n_docs : 1) * sizeof *c->docs);
-    c->lens = malloc((n_docs ? n_docs : 1) * sizeof *c->lens);
-    if (!c->text || !c->docs || !c->lens) return -1;
-    int32_t eot = pm_tokenizer_eot(pm_data_tokenizer(ds));
-    for (int d = 0; d < pm_data_domains(ds); d++)
-        for (int eval = 0; eval <= all; eval++) {
-            size_t n;
-            const int32_t *ids = pm_data_stream(ds, d, eval, &n);
-            size_t start = c->n_bytes;
-            for (size_t i = 0; i < n; i++) {
-                if (ids[i] != eot) {
-                    c->text[c->n_bytes++] = (char)ids[i];
-                    continue;
-                }
-                c->docs[c->n_docs] = c->text + start;
-                c->lens[c->n_docs++] = c->n_bytes - start;
-                start = c->n_bytes;
-            }
-        }
-    return 0;
 }
 
 /* Which of the vocabulary files DIR holds already, or NULL. */
@@ -205,7 +165,7 @@ static int check_out(const options *o) {
 }
 
 /* Reads the manifest's documents (building the default corpus on first use) into c. */
-static int read_corpus(const options *o, corpus *c, int *domains) {
+static int read_corpus(const options *o, pm_doc_texts *c, int *domains) {
     char err[4800];
     if (pm_corpus_ensure_default(o->manifest, err, sizeof err)) {
         fprintf(stderr, "polymoe tokenizer train: %s\n", err);
@@ -217,7 +177,7 @@ static int read_corpus(const options *o, corpus *c, int *domains) {
         fprintf(stderr, "polymoe tokenizer train: %s\n", err);
         return -1;
     }
-    int rc = gather(ds, o->all, c);
+    int rc = pm_doc_texts_get(ds, o->all, c);
     *domains = pm_data_domains(ds);
     pm_data_close(ds);
     if (rc) fprintf(stderr, "polymoe tokenizer train: out of memory reading the documents\n");
@@ -233,7 +193,7 @@ int cmd_tokenizer_train(int argc, char **argv) {
     if (parse_options(argc, argv, &o)) return 2;
     if (check_out(&o)) return 1;
     double started = now_s();
-    corpus c = {0};
+    pm_doc_texts c = {0};
     int domains = 0, rc = read_corpus(&o, &c, &domains);
     double reading_s = now_s() - started;
     pm_bpe_train_result res = {0};
@@ -248,9 +208,7 @@ int cmd_tokenizer_train(int argc, char **argv) {
         rc = pm_bpe_train(c.docs, c.lens, c.n_docs, (int)o.vocab, o.out, report_progress, &p, &res, err, sizeof err);
         if (rc) fprintf(stderr, "polymoe tokenizer train: %s\n", err);
     }
-    free(c.text);
-    free(c.docs);
-    free(c.lens);
+    pm_doc_texts_free(&c);
     if (rc) return 1;
     double total_s = now_s() - started;
     printf("vocabulary %d tokens (%s), %d merges, from %zu distinct words (%zu pieces)\n", res.vocab_size,

@@ -33,9 +33,12 @@
 typedef struct {
     const char *backend; /* backend name or "auto" */
     const char *out;     /* the study folder; must not hold a study already */
-    const char *scale;   /* "default" (15-20 minutes on 2 CPU cores) or "toy" (seconds) */
+    const char *scale;   /* "default" (under 30 minutes on 2 CPU cores), "toy" (seconds) or "gpt2"
+                            (the MoE Emergence study, for a GPU) */
     const char *data;    /* a corpus manifest, NULL: the default corpus (built on first use) */
+    const char *init_from; /* --scale gpt2: the pretrained GPT-2 folder; NULL otherwise */
     int seeds;           /* every arm this many times (1 to 10), seed 1337, 1338, ... */
+    int steps;           /* the MoE runs' length; 0: the scale's */
 } pm_experiment_options;
 
 /* The experiments there are, as a comma-separated list, and whether `name` is one. */

@@ -154,9 +154,11 @@ static void runs_table(report *rp) {
         for (int d = 0; ref && d < ref->D; d++) {
             double v = r->evals.n && d < r->D ? r->evals.loss[(r->evals.n - 1) * PM_MAX_DOMAINS + d] : NAN;
             double se = d < r->D ? r->last_loss_se[d] : NAN;
+            double bpb = d < r->D ? r->last_bits_per_byte[d] : NAN;
             if (!isfinite(v)) fprintf(f, "<td>-</td>");
-            else if (isfinite(se)) fprintf(f, "<td>%.3f &plusmn; %.3f</td>", v, se);
-            else fprintf(f, "<td>%.3f</td>", v);
+            else if (isfinite(se)) fprintf(f, "<td>%.3f &plusmn; %.3f", v, se);
+            else fprintf(f, "<td>%.3f", v);
+            if (isfinite(v)) fprintf(f, isfinite(bpb) ? "<br><small>%.3f bits/byte</small></td>" : "</td>", bpb);
         }
         fprintf(f, "</tr>\n");
     }
@@ -165,10 +167,17 @@ static void runs_table(report *rp) {
         for (int d = 0; d < ref->D; d++) fprintf(f, "<td>%.3f</td>", ref->unigram_loss[d]);
         fprintf(f, "</tr>\n<tr><td>trigram baseline (Kneser-Ney, fitted on the train split)</td><td colspan=\"10\"></td>");
         for (int d = 0; d < ref->D; d++) fprintf(f, isfinite(ref->ngram_loss[d]) ? "<td>%.3f</td>" : "<td>-</td>", ref->ngram_loss[d]);
+        if (strcmp(ref->cfg.tokenizer, "byte") != 0) {
+            fprintf(f, "</tr>\n<tr><td>byte trigram baseline (the same over bytes, per token)</td><td colspan=\"10\"></td>");
+            for (int d = 0; d < ref->D; d++)
+                fprintf(f, isfinite(ref->byte_ngram_loss[d]) ? "<td>%.3f</td>" : "<td>-</td>", ref->byte_ngram_loss[d]);
+        }
         fprintf(f, "</tr>\n");
     }
     fprintf(f, "</table>\n<p class=\"note\">Losses in nats per token (per byte with the byte tokenizer) at each run's last evaluation, "
-               "&plusmn; the standard error over the held-out sequences evaluated. A run "
+               "&plusmn; the standard error over the held-out sequences evaluated, with bits per byte beneath "
+               "(end-of-text counts as one byte). With a BPE tokenizer the trigram over its tokens sees "
+               "more text than the one over bytes, and both are given in nats per BPE token. A run "
                "marked <i>N dense + M</i> was upcycled from a dense checkpoint of step N (every expert a "
                "copy of the dense MLP plus noise, the router at zero) and then trained M steps; the "
                "figures draw it from step N on. Held-out losses use the evaluation routing; a run trained "
@@ -185,7 +194,8 @@ static void loss_section(report *rp) {
     figure(rp, "loss_eval.svg", pm_figure_eval_loss(path_in(rp, "loss_eval.svg", path, sizeof path), rp->runs, rp->n),
            "Held-out loss per domain at every evaluation, against two baselines fitted on the same "
            "training split (dashed grey): the unigram loss (a model that knows only token frequencies, "
-           "upper line) and a Kneser-Ney trigram (lower line, where the panel reaches it).");
+           "upper line) and a Kneser-Ney trigram (lower line); with a BPE tokenizer, also the trigram "
+           "over bytes, in nats per BPE token.");
 }
 
 static void domain_section(report *rp, int panels) {

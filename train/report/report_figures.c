@@ -162,7 +162,9 @@ int pm_figure_eval_loss(const char *path, const pm_run *runs, int n) {
     for (int d = 0; d < D; d++) {
         c.ymax = fmax(c.ymax, ceil(ref->unigram_loss[d] * 1.03 * 10) / 10);
         if (isfinite(ref->ngram_loss[d])) c.ymin = fmin(c.ymin, floor(ref->ngram_loss[d] * 0.95 * 10) / 10);
+        if (isfinite(ref->byte_ngram_loss[d])) c.ymin = fmin(c.ymin, floor(ref->byte_ngram_loss[d] * 0.95 * 10) / 10);
     }
+    int bpe = strcmp(ref->cfg.tokenizer, "byte") != 0;
     pm_svg s;
     if (pm_svg_open(&s, path, WIDTH, 340)) return free(all), free(x), free(y), -1;
     for (int d = 0; d < D; d++) {
@@ -172,6 +174,7 @@ int pm_figure_eval_loss(const char *path, const pm_run *runs, int n) {
         pm_chart_axes(&s, &c, title, d == D / 2 ? step_label(runs, n) : NULL, d ? NULL : "loss (nats per token)");
         pm_chart_hline(&s, &c, ref->unigram_loss[d], GREY, "unigram");
         if (isfinite(ref->ngram_loss[d])) pm_chart_hline(&s, &c, ref->ngram_loss[d], GREY, "trigram");
+        if (bpe && isfinite(ref->byte_ngram_loss[d])) pm_chart_hline(&s, &c, ref->byte_ngram_loss[d], GREY, "byte trigram");
         for (int i = 0; i < n; i++) {
             const pm_run *r = &runs[i];
             int rd = -1; /* the same domain in this run, by name */

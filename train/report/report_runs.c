@@ -73,7 +73,9 @@ static int add_eval(pm_run *r, const cJSON *o, char *err, size_t errlen) {
         ev->loss[i * PM_MAX_DOMAINS + d] = number(x, "loss");
         r->unigram_loss[d] = number(x, "unigram_loss");
         r->ngram_loss[d] = number(x, "ngram_loss"); /* NAN in runs from before it was logged */
+        r->byte_ngram_loss[d] = number(x, "byte_ngram_loss");
         r->last_loss_se[d] = number(x, "loss_se");
+        r->last_bits_per_byte[d] = number(x, "bits_per_byte");
         r->eval_tokens[d] = number(x, "tokens");
     }
     r->D = D;

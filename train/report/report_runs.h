@@ -33,8 +33,11 @@ typedef struct {
     int n_moe, moe_layer[PM_MAX_LAYERS];
     int D;
     char domain[PM_MAX_DOMAINS][64];
-    double unigram_loss[PM_MAX_DOMAINS], ngram_loss[PM_MAX_DOMAINS], eval_tokens[PM_MAX_DOMAINS];
-    double last_loss_se[PM_MAX_DOMAINS]; /* the last evaluation's standard errors (NAN: not logged) */
+    /* baselines in nats per token: unigram, trigram over the run's tokens, trigram over bytes */
+    double unigram_loss[PM_MAX_DOMAINS], ngram_loss[PM_MAX_DOMAINS], byte_ngram_loss[PM_MAX_DOMAINS];
+    double eval_tokens[PM_MAX_DOMAINS];
+    /* the last evaluation's standard errors and bits per byte (NAN: not logged) */
+    double last_loss_se[PM_MAX_DOMAINS], last_bits_per_byte[PM_MAX_DOMAINS];
     int collapse_step;      /* the step a --stop-on-collapse run stopped at; 0: none */
     int dense_steps;        /* dense training before step 1 (upcycled runs); 0: none */
     double params, trainable, optimizer_bytes; /* the run's "params" line; 0: none logged */
