@@ -41,7 +41,7 @@ static const char *const gpt2_model[] = {"n_layer=12", "n_head=12", "n_embd=768"
 
 static const scale scales[] = {
     {"toy", toy_model, 8, 16, 4, 320, 0},
-    {"default", default_model, 400, 900, 200, 2048, 0},
+    {"default", default_model, 400, 700, 200, 2048, 0},
     {"gpt2", gpt2_model, 0, 10000, 500, 0, 1},
 };
 
