@@ -715,6 +715,10 @@ int pm_model_get_grads(pm_model *m, float *dst) {
     return pm_download(m->be, m->grads, dst, 0, m->n_trainable * sizeof(float));
 }
 
+int pm_model_set_grads(pm_model *m, const float *src) {
+    return pm_upload(m->be, m->grads, src, 0, m->n_trainable * sizeof(float));
+}
+
 int pm_model_zero_grad(pm_model *m) {
     return m->n_trainable ? pm_op(m->be, fill, pm_at(m->grads, 0), m->n_trainable, 0.0f) : PM_OK;
 }

@@ -9,6 +9,7 @@ packages=(
   python3 libpython3-stdlib bible-kjv                              # default corpus: code and prose
   chromium                                                         # renders the report in its test
   clang libclang-rt-dev libomp-dev                                 # fuzzing: libFuzzer (scripts/fuzz.sh)
+  openmpi-bin libopenmpi-dev                                       # multi-process training (mpirun)
 )
 run() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 export DEBIAN_FRONTEND=noninteractive

@@ -17,6 +17,7 @@
 #include "model/upcycle.h"
 #include "train/checkpoint.h"
 #include "train/data/data.h"
+#include "train/dist/dist.h"
 #include "train/evaluate.h"
 #include "train/util/files.h"
 #include "train/util/progress.h"
@@ -72,6 +73,12 @@ typedef struct {
     float *routing;           /* per MoE layer: router_stats summed over a step's micro-batches */
     double *dropped;          /* per MoE layer: assignments over capacity in the step */
     float *expert_norms;      /* per MoE layer and expert: gradient norm */
+    /* data parallel: this process's rank of `ranks`; rank 0 alone writes the run folder */
+    int rank, ranks;
+    float *grad_host;         /* the gradients on their way through the all-reduce */
+    double *rank_counts;      /* tokens per rank, MoE layer and expert in the step */
+    double comm_bytes, comm_s; /* the step's all-reduce traffic (bytes sent per rank) and time */
+    int stop;                 /* a signal reached some rank by the end of the step */
 } trainer;
 
 static cJSON *double_array(const double *v, int n) {
@@ -81,8 +88,16 @@ static cJSON *double_array(const double *v, int n) {
 }
 
 static int write_line(trainer *t, cJSON *o, char *err, size_t errlen) {
+    if (t->metrics < 0) { /* a rank other than 0 */
+        cJSON_Delete(o);
+        return 0;
+    }
     return pm_append_json_line(t->metrics, t->metrics_path, o, err, errlen);
 }
+
+/* Whether to stop after this step for a signal: with several ranks, what they agreed at the
+ * step's all-reduce, so that every rank stops at the same step. */
+static int stop_requested(const trainer *t) { return t->ranks > 1 ? t->stop : interrupted != 0; }
 
 /* Adds the last forward's routing statistics to the step's sums. */
 static void add_routing(trainer *t) {
@@ -97,7 +112,7 @@ static void add_routing(trainer *t) {
 /* Routing metrics of every MoE layer over all micro-batches of the step. */
 static cJSON *moe_metrics(trainer *t, int *collapsed) {
     const pm_config *c = &t->cfg;
-    int N = c->batch_size * c->block_size * c->grad_accum, E = c->n_experts, k = pm_model_last_k(t->model);
+    int N = c->batch_size * c->block_size * c->grad_accum * t->ranks, E = c->n_experts, k = pm_model_last_k(t->model);
     cJSON *layers = cJSON_CreateArray();
     double f[1024], P[1024], norms[1024];
     *collapsed = 0;
@@ -115,6 +130,11 @@ static cJSON *moe_metrics(trainer *t, int *collapsed) {
         cJSON_AddNumberToObject(o, "dead_experts", s.dead_experts);
         cJSON_AddItemToObject(o, "expert_grad_norm", double_array(norms, E));
         if (c->capacity_factor > 0) cJSON_AddNumberToObject(o, "drop_rate", t->dropped[i] / ((double)N * k));
+        if (t->ranks > 1) { /* imbalance across ranks: each rank's tokens per expert */
+            cJSON *rows = cJSON_AddArrayToObject(o, "rank_tokens");
+            for (int r = 0; r < t->ranks; r++)
+                cJSON_AddItemToArray(rows, double_array(t->rank_counts + ((size_t)r * pm_model_n_moe(t->model) + i) * E, E));
+        }
         cJSON_AddItemToArray(layers, o);
         if (pm_router_collapsed(&s, E)) *collapsed = 1;
     }
@@ -122,6 +142,8 @@ static cJSON *moe_metrics(trainer *t, int *collapsed) {
 }
 
 static int checkpoint(trainer *t, int step, int pending_eval, char *err, size_t errlen) {
+    t->last_checkpoint = step;
+    if (t->rank > 0) return 0; /* every rank holds the same state; rank 0 writes it */
     struct stat ms;
     pm_train_state st = {.step = step, .collapse_streak = t->collapse_streak, .collapsed_at = t->collapsed_at,
                          .pending_eval = pending_eval, .best_step = t->best_step, .best_loss = t->best_loss,
@@ -132,14 +154,14 @@ static int checkpoint(trainer *t, int step, int pending_eval, char *err, size_t 
         snprintf(err, errlen, "checkpoint at step %d not written: %s", step, inner);
         return -1;
     }
-    t->last_checkpoint = step;
     return 0;
 }
 
 /* Evaluation of `step` into the metrics; 1 when a signal cut it short. *best is set when its
  * mean held-out loss is the lowest so far (the trainer then checkpoints this step as `best`). */
 static int evaluate(trainer *t, int step, int *best, char *err, size_t errlen) {
-    pm_eval_output out = {t->metrics, t->metrics_path, &interrupted};
+    /* several ranks finish the evaluation whatever signal comes, so that they stay in step */
+    pm_eval_output out = {t->metrics, t->metrics_path, t->ranks > 1 ? NULL : &interrupted};
     double mean;
     const pm_config *c = &t->cfg;
     int seqs = step == c->steps && c->final_eval_seqs ? c->final_eval_seqs : c->eval_seqs;
@@ -149,35 +171,72 @@ static int evaluate(trainer *t, int step, int *best, char *err, size_t errlen) {
     return rc;
 }
 
-/* One optimiser step; fills the metrics line. */
-static int train_step(trainer *t, int step, cJSON *line, int *collapsed) {
+/* Data parallel: sums the gradients, the step's losses (sums[0..4)), the routing statistics
+ * and the signal flag (sums[4]) over the ranks, and gathers each rank's tokens per expert. */
+static int reduce_step(trainer *t, double *sums, int n_sums, char *err, size_t errlen) {
+    double t0 = now();
+    size_t n = pm_model_num_trainable(t->model);
+    int nm = pm_model_n_moe(t->model), E = t->cfg.n_experts, S = 2 * E + 2;
+    if (pm_model_get_grads(t->model, t->grad_host) != PM_OK) {
+        snprintf(err, errlen, "%s", pm_error(t->be));
+        return -1;
+    }
+    double *mine = t->rank_counts + (size_t)t->rank * nm * E;
+    for (int i = 0; i < nm; i++)
+        for (int e = 0; e < E; e++) mine[i * E + e] = t->routing[i * S + e];
+    if (pm_dist_sum_floats(t->grad_host, n, err, errlen) || pm_dist_sum_floats(t->routing, (size_t)nm * S, err, errlen) ||
+        pm_dist_sum_doubles(t->dropped, (size_t)nm, err, errlen) || pm_dist_sum_doubles(sums, (size_t)n_sums, err, errlen) ||
+        pm_dist_gather_doubles(mine, t->rank_counts, (size_t)nm * E, err, errlen))
+        return -1;
+    if (pm_model_set_grads(t->model, t->grad_host) != PM_OK) {
+        snprintf(err, errlen, "%s", pm_error(t->be));
+        return -1;
+    }
+    t->comm_bytes = (double)n * sizeof(float) + (double)nm * S * sizeof(float) + (nm + n_sums) * sizeof(double) +
+                    (double)nm * E * sizeof(double);
+    t->comm_s = now() - t0;
+    return 0;
+}
+
+/* One optimiser step; fills the metrics line. With R ranks of grad_accum A, the step is the
+ * one-process step with accumulation R x A: every rank draws all R x A micro-batches (so the
+ * data stream, and the position a checkpoint records, is one) and runs its own A of them,
+ * rank r the micro-batches rA .. rA + A - 1. */
+static int train_step(trainer *t, int step, cJSON *line, int *collapsed, char *err, size_t errlen) {
     const pm_config *c = &t->cfg;
-    int B = c->batch_size, T = c->block_size;
-    double lm = 0, lb = 0, z = 0, ent = 0;
+    int B = c->batch_size, T = c->block_size, A = c->grad_accum, total = A * t->ranks;
+    double sums[5] = {0}; /* language-model, load-balancing, z and entropy losses; signal */
     int nm = pm_model_n_moe(t->model);
     memset(t->routing, 0, sizeof *t->routing * (size_t)nm * (2 * c->n_experts + 2));
     memset(t->dropped, 0, sizeof *t->dropped * (size_t)nm);
     pm_model_zero_grad(t->model);
-    for (int micro = 0; micro < c->grad_accum; micro++) {
+    for (int micro = 0; micro < total; micro++) {
         float loss;
         double lbi, zi, enti;
         pm_data_next_batch(t->data, B, t->inputs, t->targets, t->domains);
-        /* noise is a function of the step, so a resumed run draws the same */
-        if (pm_model_forward(t->model, t->inputs, t->targets, B, T, step - 1, &loss) != PM_OK) return -1;
+        if (micro / A != t->rank) continue;
+        /* noise is a function of the step, so a resumed run (and every rank) draws the same */
+        if (pm_model_forward(t->model, t->inputs, t->targets, B, T, step - 1, &loss) != PM_OK) goto failed;
         pm_model_aux_loss(t->model, &lbi, &zi, &enti);
         add_routing(t);
-        lm += loss / c->grad_accum;
-        lb += lbi / c->grad_accum;
-        z += zi / c->grad_accum;
-        ent += enti / c->grad_accum;
-        if (pm_model_backward(t->model, B, T, 1.0f / c->grad_accum) != PM_OK) return -1;
+        sums[0] += (double)loss / total;
+        sums[1] += lbi / total;
+        sums[2] += zi / total;
+        sums[3] += enti / total;
+        if (pm_model_backward(t->model, B, T, 1.0f / total) != PM_OK) goto failed;
     }
+    if (t->ranks > 1) {
+        sums[4] = interrupted != 0;
+        if (reduce_step(t, sums, 5, err, errlen)) return -1;
+        t->stop = sums[4] > 0;
+    }
+    double lm = sums[0], lb = sums[1], z = sums[2], ent = sums[3];
     float norm;
-    if (pm_model_grad_norm(t->model, &norm) != PM_OK) return -1;
-    if (nm && pm_model_expert_grad_norms(t->model, t->expert_norms) != PM_OK) return -1;
+    if (pm_model_grad_norm(t->model, &norm) != PM_OK) goto failed;
+    if (nm && pm_model_expert_grad_norms(t->model, t->expert_norms) != PM_OK) goto failed;
     float scale = c->grad_clip > 0 && norm > c->grad_clip ? c->grad_clip / norm : 1.0f;
     float lr = pm_lr_at(c, step);
-    if (pm_model_update(t->model, lr, step, scale) != PM_OK) return -1;
+    if (pm_model_update(t->model, lr, step, scale) != PM_OK) goto failed;
     cJSON_AddStringToObject(line, "type", "train");
     cJSON_AddNumberToObject(line, "step", step);
     cJSON_AddNumberToObject(line, "lr", lr);
@@ -188,7 +247,15 @@ static int train_step(trainer *t, int step, cJSON *line, int *collapsed) {
     if (nm) cJSON_AddNumberToObject(line, "router_entropy", ent);
     cJSON_AddNumberToObject(line, "grad_norm", norm);
     cJSON_AddItemToObject(line, "moe", moe_metrics(t, collapsed));
+    if (t->ranks > 1) {
+        cJSON *comm = cJSON_AddObjectToObject(line, "comm");
+        cJSON_AddNumberToObject(comm, "allreduce_bytes", t->comm_bytes);
+        cJSON_AddNumberToObject(comm, "allreduce_s", t->comm_s);
+    }
     return 0;
+failed:
+    snprintf(err, errlen, "%s", pm_error(t->be));
+    return -1;
 }
 
 static int open_all(trainer *t, char *err, size_t errlen) {
@@ -226,7 +293,10 @@ static int open_all(trainer *t, char *err, size_t errlen) {
     t->routing = calloc(nm * (2 * E + 2), sizeof *t->routing);
     t->dropped = calloc(nm, sizeof *t->dropped);
     t->expert_norms = calloc(nm * E, sizeof *t->expert_norms);
-    if (!t->model || !t->inputs || !t->targets || !t->domains || !t->routing || !t->dropped || !t->expert_norms) {
+    t->rank_counts = calloc((size_t)t->ranks * nm * E, sizeof *t->rank_counts);
+    if (t->model && t->ranks > 1) t->grad_host = malloc((pm_model_num_trainable(t->model) + 1) * sizeof(float));
+    if (!t->model || !t->inputs || !t->targets || !t->domains || !t->routing || !t->dropped || !t->expert_norms ||
+        !t->rank_counts || (t->ranks > 1 && !t->grad_host)) {
         snprintf(err, errlen, "model: %s", t->model ? "out of host memory" : inner);
         return -1;
     }
@@ -245,6 +315,8 @@ static void close_all(trainer *t) {
     free(t->routing);
     free(t->dropped);
     free(t->expert_norms);
+    free(t->rank_counts);
+    free(t->grad_host);
 }
 
 /* Fresh start: the config beside the run, and optionally upcycled weights. */
@@ -321,7 +393,7 @@ static int resume(trainer *t, int *start, int *pending_eval, char *err, size_t e
     t->best_step = st.best_step;
     t->best_loss = st.best_loss;
     struct stat ms;
-    if (st.metrics_bytes >= 0 && stat(t->metrics_path, &ms) == 0 && ms.st_size != st.metrics_bytes) {
+    if (t->rank == 0 && st.metrics_bytes >= 0 && stat(t->metrics_path, &ms) == 0 && ms.st_size != st.metrics_bytes) {
         if (ms.st_size > st.metrics_bytes && truncate(t->metrics_path, st.metrics_bytes) == 0)
             printf("metrics.jsonl: dropped the %lld bytes logged after step %d's checkpoint (those steps run again)\n",
                    (long long)ms.st_size - st.metrics_bytes, st.step);
@@ -384,6 +456,10 @@ static int account(trainer *t, int log, char *err, size_t errlen) {
 }
 
 static void print_start(trainer *t) {
+    const pm_config *c = &t->cfg;
+    if (t->ranks > 1)
+        printf("data parallel over %d ranks (%s): each step %d x %d micro-batches of %d sequences, rank 0 writes the "
+               "run folder\n", t->ranks, pm_dist_engine(), t->ranks, c->grad_accum, c->batch_size);
     printf("tokenizer %s, %d tokens (the model's vocabulary: %d)\n", t->cfg.tokenizer, pm_tokenizer_vocab_size(t->tok),
            t->cfg.vocab_size);
     for (int d = 0; d < pm_data_domains(t->data); d++)
@@ -400,7 +476,7 @@ static pm_status train_loop(trainer *t, int start, char *err, size_t errlen) {
     const pm_train_options *opt = t->opt;
     pm_progress bar;
     pm_progress_start(&bar, start, c->steps);
-    double t0 = now(), tokens_per_step = (double)c->batch_size * c->block_size * c->grad_accum;
+    double t0 = now(), tokens_per_step = (double)c->batch_size * c->block_size * c->grad_accum * t->ranks;
     int step = start;
     pm_status rc = PM_DONE;
     while (step < c->steps && !rc) {
@@ -408,9 +484,10 @@ static pm_status train_loop(trainer *t, int start, char *err, size_t errlen) {
         cJSON *line = cJSON_CreateObject();
         int collapsed = 0;
         double ts = now();
-        if (train_step(t, step, line, &collapsed)) {
+        char inner[1024];
+        if (train_step(t, step, line, &collapsed, inner, sizeof inner)) {
             cJSON_Delete(line);
-            snprintf(err, errlen, "step %d: %s", step, pm_error(t->be));
+            snprintf(err, errlen, "step %d: %s", step, inner);
             rc = PM_FAILED;
             break;
         }
@@ -441,15 +518,17 @@ static pm_status train_loop(trainer *t, int start, char *err, size_t errlen) {
         /* a signal skips the evaluation (and cuts one short): the checkpoint records it as due.
          * --stop-after is a pause, not an end: it evaluates only where the schedule does. */
         int eval_due = (c->eval_every && step % c->eval_every == 0) || last, eval_done = 0, best = 0;
-        if (!rc && eval_due && !interrupted) {
+        int stop = stop_requested(t);
+        if (!rc && eval_due && !stop) {
             int e = evaluate(t, step, &best, err, errlen);
             if (e < 0) rc = PM_FAILED;
             eval_done = e == 0;
         }
-        if (!rc && ((c->checkpoint_every && step % c->checkpoint_every == 0) || end || interrupted || best) &&
+        stop = stop || (t->ranks == 1 && interrupted); /* one process: a signal during the evaluation too */
+        if (!rc && ((c->checkpoint_every && step % c->checkpoint_every == 0) || end || stop || best) &&
             checkpoint(t, step, eval_due && !eval_done, err, errlen))
             rc = PM_FAILED;
-        if (!rc && interrupted) {
+        if (!rc && stop) {
             printf("\ninterrupted at step %d: checkpoint of step %d written to %s/checkpoints/latest%s\n", step, step,
                    opt->out_dir, eval_due && !eval_done ? " (its evaluation runs first on --resume)" : "");
             rc = PM_INTERRUPTED;
@@ -473,18 +552,20 @@ static pm_status train_loop(trainer *t, int start, char *err, size_t errlen) {
 }
 
 pm_status pm_train(const pm_config *cfg, const pm_train_options *opt, char *err, size_t errlen) {
-    trainer t = {.cfg = *cfg, .opt = opt, .metrics = -1, .best_loss = INFINITY};
+    trainer t = {.cfg = *cfg, .opt = opt, .metrics = -1, .best_loss = INFINITY, .rank = pm_dist_rank(),
+                 .ranks = pm_dist_size()};
     if (snprintf(t.metrics_path, sizeof t.metrics_path, "%s/metrics.jsonl", opt->out_dir) >=
         (int)sizeof t.metrics_path) {
         snprintf(err, errlen, "run folder path too long");
         return PM_FAILED;
     }
-    if (!opt->resume && !opt->overwrite && holds_run(opt->out_dir)) {
+    /* rank 0 alone looks at and writes the run folder; the others only read a checkpoint */
+    if (t.rank == 0 && !opt->resume && !opt->overwrite && holds_run(opt->out_dir)) {
         snprintf(err, errlen, "%s already holds a run: --resume continues it, --overwrite replaces it (deleting its "
                               "checkpoints and metrics), or choose another --out", opt->out_dir);
         return PM_FAILED;
     }
-    if (pm_mkdir_p(opt->out_dir)) {
+    if (t.rank == 0 && pm_mkdir_p(opt->out_dir)) {
         snprintf(err, errlen, "cannot create run folder %s: %s", opt->out_dir, strerror(errno));
         return PM_FAILED;
     }
@@ -492,7 +573,7 @@ pm_status pm_train(const pm_config *cfg, const pm_train_options *opt, char *err,
     pm_status rc = PM_FAILED;
     if (open_all(&t, err, errlen) ||
         (opt->resume ? resume(&t, &start, &pending_eval, err, errlen) : start_fresh(&t, err, errlen)) ||
-        open_outputs(&t, err, errlen))
+        (t.rank == 0 && open_outputs(&t, err, errlen)))
         goto done;
     if (account(&t, !opt->resume, err, errlen)) goto done;
     print_start(&t);

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "train/cli/commands.h"
+#include "train/dist/dist.h"
 
 typedef struct {
     const char *name;
@@ -35,6 +36,31 @@ int wants_help(int argc, char **argv) {
     return 0;
 }
 
+/* Under an MPI launcher only `train` runs across the ranks; a rank that fails ends the job. */
+static int run_command(const command *c, int argc, char **argv) {
+    char err[1024];
+    if (pm_dist_init(&argc, &argv, err, sizeof err)) {
+        fprintf(stderr, "polymoe %s: %s\n", c->name, err);
+        return 1;
+    }
+    int rc;
+    if (pm_dist_size() > 1 && strcmp(c->name, "train") != 0) {
+        fprintf(stderr, "polymoe %s: runs as one process; only polymoe train runs across %d MPI ranks\n", c->name,
+                pm_dist_size());
+        rc = 2;
+    } else {
+        rc = c->run(argc - 2, argv + 2);
+    }
+    /* 130: every rank stopped for the same signal at the same step */
+    if (rc != 0 && rc != 130 && pm_dist_size() > 1) {
+        fprintf(stderr, "polymoe %s: rank %d of %d failed (status %d, the cause above); ending the job\n", c->name,
+                pm_dist_rank(), pm_dist_size(), rc);
+        pm_dist_abort(rc);
+    }
+    pm_dist_finalize();
+    return rc;
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) {
         usage(stderr);
@@ -45,7 +71,7 @@ int main(int argc, char **argv) {
         return 0;
     }
     for (int i = 0; i < n_commands; i++)
-        if (strcmp(argv[1], commands[i].name) == 0) return commands[i].run(argc - 2, argv + 2);
+        if (strcmp(argv[1], commands[i].name) == 0) return run_command(&commands[i], argc, argv);
     fprintf(stderr, "polymoe: unknown command '%s'\n\n", argv[1]);
     usage(stderr);
     return 2;

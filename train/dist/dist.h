@@ -1,0 +1,32 @@
+/* The processes of a training job: one, or the ranks of an MPI launch (mpirun, or a batch
+ * scheduler's srun that sets the MPI environment). Data parallel: every rank holds the whole
+ * model, runs its share of each step's micro-batches and the gradients are summed with one
+ * all-reduce per step. The engine is MPI (Open MPI or any other) when polymoe is built with
+ * it (POLYMOE_MPI); without it a job is always one process. */
+#ifndef POLYMOE_DIST_H
+#define POLYMOE_DIST_H
+
+#include <stddef.h>
+
+/* Joins the job when an MPI launcher started this process, and makes ranks other than 0
+ * quiet on standard output (rank 0 prints and writes the run folder; errors go to standard
+ * error from every rank). 0, or -1 with err filled (MPI that would not start). */
+int pm_dist_init(int *argc, char ***argv, char *err, size_t errlen);
+int pm_dist_rank(void);
+int pm_dist_size(void);
+/* "Open MPI v4.1.4" and the like; "none" when built without MPI. */
+const char *pm_dist_engine(void);
+
+/* In-place sums over all ranks (every rank calls them, with the same n). 0, or -1 with err. */
+int pm_dist_sum_floats(float *v, size_t n, char *err, size_t errlen);
+int pm_dist_sum_doubles(double *v, size_t n, char *err, size_t errlen);
+/* Every rank's n doubles, rank after rank, into all[size * n]. */
+int pm_dist_gather_doubles(const double *mine, double *all, size_t n, char *err, size_t errlen);
+
+/* Ends the whole job: with more than one rank the others are stopped too (their last complete
+ * checkpoint stays as it is). Call after printing the cause. */
+void pm_dist_abort(int status);
+/* Leaves the job at a normal end. */
+void pm_dist_finalize(void);
+
+#endif

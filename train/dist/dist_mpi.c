@@ -1,0 +1,93 @@
+/* The job over MPI. MPI starts only when a launcher's environment says this process is a rank
+ * (Open MPI, PMIx, PMI/Slurm, MPICH's Hydra): a plain `polymoe train` stays one process and
+ * never touches the network stack. */
+#define _POSIX_C_SOURCE 200809L
+#include "train/dist/dist.h"
+
+#include <fcntl.h>
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+static int started, rank, size = 1;
+static char engine[MPI_MAX_LIBRARY_VERSION_STRING + 1];
+
+static int launched_by_mpi(void) {
+    static const char *const vars[] = {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "PMI_SIZE", "MPI_LOCALNRANKS"};
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
+        if (getenv(vars[i])) return 1;
+    return 0;
+}
+
+static int mpi_error(int code, const char *what, char *err, size_t errlen) {
+    char text[MPI_MAX_ERROR_STRING];
+    int len = 0;
+    MPI_Error_string(code, text, &len);
+    snprintf(err, errlen, "rank %d of %d: %s: %.*s", rank, size, what, len, text);
+    return -1;
+}
+
+int pm_dist_init(int *argc, char ***argv, char *err, size_t errlen) {
+    if (!launched_by_mpi()) return 0;
+    int code = MPI_Init(argc, argv);
+    if (code != MPI_SUCCESS) return mpi_error(code, "MPI_Init", err, errlen);
+    started = 1;
+    /* errors come back as codes, so a failing call can be reported with its rank */
+    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &size);
+    int len = 0;
+    MPI_Get_library_version(engine, &len);
+    for (int i = 0; i < len; i++)
+        if (engine[i] == ',' || engine[i] == '\n') engine[i] = 0; /* "Open MPI v4.1.4, package: ..." */
+    if (rank > 0) { /* one voice: rank 0's */
+        int null = open("/dev/null", O_WRONLY);
+        if (null >= 0) dup2(null, STDOUT_FILENO), close(null);
+    }
+    return 0;
+}
+
+int pm_dist_rank(void) { return rank; }
+int pm_dist_size(void) { return size; }
+const char *pm_dist_engine(void) { return started ? engine : "MPI (not launched by mpirun)"; }
+
+/* MPI counts are ints: long buffers go in slices. */
+static int sum(void *v, size_t n, MPI_Datatype type, size_t elem, char *err, size_t errlen) {
+    const size_t slice = (size_t)1 << 30;
+    for (size_t at = 0; size > 1 && at < n; at += slice) {
+        int count = (int)(n - at < slice ? n - at : slice);
+        int code = MPI_Allreduce(MPI_IN_PLACE, (char *)v + at * elem, count, type, MPI_SUM, MPI_COMM_WORLD);
+        if (code != MPI_SUCCESS) return mpi_error(code, "all-reduce", err, errlen);
+    }
+    return 0;
+}
+
+int pm_dist_sum_floats(float *v, size_t n, char *err, size_t errlen) {
+    return sum(v, n, MPI_FLOAT, sizeof *v, err, errlen);
+}
+
+int pm_dist_sum_doubles(double *v, size_t n, char *err, size_t errlen) {
+    return sum(v, n, MPI_DOUBLE, sizeof *v, err, errlen);
+}
+
+int pm_dist_gather_doubles(const double *mine, double *all, size_t n, char *err, size_t errlen) {
+    if (size == 1) {
+        for (size_t i = 0; i < n; i++) all[i] = mine[i];
+        return 0;
+    }
+    int code = MPI_Allgather(mine, (int)n, MPI_DOUBLE, all, (int)n, MPI_DOUBLE, MPI_COMM_WORLD);
+    return code == MPI_SUCCESS ? 0 : mpi_error(code, "all-gather", err, errlen);
+}
+
+void pm_dist_abort(int status) {
+    fflush(stdout);
+    fflush(stderr);
+    if (started && size > 1) MPI_Abort(MPI_COMM_WORLD, status);
+    exit(status);
+}
+
+void pm_dist_finalize(void) {
+    if (started) MPI_Finalize();
+    started = 0;
+}

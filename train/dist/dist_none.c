@@ -1,0 +1,48 @@
+/* The job without MPI (polymoe built with POLYMOE_MPI=OFF or without an MPI library): one
+ * process, whose sums are the values themselves. */
+#include "train/dist/dist.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+/* Under a launcher every process would train alone and write the same run folder. */
+int pm_dist_init(int *argc, char ***argv, char *err, size_t errlen) {
+    (void)argc, (void)argv;
+    static const char *const vars[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE"};
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+        const char *v = getenv(vars[i]);
+        if (v && atoi(v) > 1) {
+            snprintf(err, errlen, "started as one of %s processes (%s), but this polymoe was built without MPI: "
+                                  "install an MPI library (apt-get install libopenmpi-dev) and rebuild", v, vars[i]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int pm_dist_rank(void) { return 0; }
+int pm_dist_size(void) { return 1; }
+const char *pm_dist_engine(void) { return "none (built without MPI)"; }
+
+int pm_dist_sum_floats(float *v, size_t n, char *err, size_t errlen) {
+    (void)v, (void)n, (void)err, (void)errlen;
+    return 0;
+}
+
+int pm_dist_sum_doubles(double *v, size_t n, char *err, size_t errlen) {
+    (void)v, (void)n, (void)err, (void)errlen;
+    return 0;
+}
+
+int pm_dist_gather_doubles(const double *mine, double *all, size_t n, char *err, size_t errlen) {
+    (void)err, (void)errlen;
+    for (size_t i = 0; i < n; i++) all[i] = mine[i];
+    return 0;
+}
+
+void pm_dist_abort(int status) {
+    fflush(stdout);
+    exit(status);
+}
+
+void pm_dist_finalize(void) {}
