@@ -5,11 +5,12 @@
 
 #include "train/cli/commands.h"
 #include "train/report/experiment.h"
+#include "train/run_config.h"
 
 static void help(void) {
     printf("usage: polymoe experiment emergence|lora-moe [--backend NAME] [--out DIR] [--data MANIFEST]\n"
            "                                              [--scale toy|default|gpt2 [--init-from DIR]]\n"
-           "                                              [--seeds N] [--steps N]\n\n"
+           "                                              [--seeds N] [--steps N] [key=value ...]\n\n"
            "Both train, on the default corpus (code, math, prose; built in data/default on first\n"
            "use) or MANIFEST, the dense baseline (configs/dense.json), whose early checkpoint is the\n"
            "short dense pre-training the MoE runs are upcycled from, and then:\n\n"
@@ -39,6 +40,8 @@ static void help(void) {
            "                   fine-tuned as long (no dense-restart arm: there is no restart)\n"
            "  --init-from DIR  the pretrained GPT-2 folder of --scale gpt2\n"
            "  --steps N        the MoE runs' length instead of the scale's (to try a scale briefly)\n"
+           "  key=value        sets a config field of every run (polymoe train --help-config), after\n"
+           "                   the scale's and before each arm's own (e.g. block_size=64 to try gpt2)\n"
            "  --data MANIFEST  another corpus (a manifest, see train/data/data.h)\n"
            "  --seeds N        every arm N times, seeds 1337.. (default 3; 1 to 10): the report gives\n"
            "                   the mean and 95%% interval of every headline number and of each\n"
@@ -59,7 +62,18 @@ int cmd_experiment(int argc, char **argv) {
     char out[300];
     snprintf(out, sizeof out, "runs/%s", argv[0]);
     pm_experiment_options opt = {.backend = "cpu", .out = out, .scale = "default", .seeds = 3};
+    const char *overrides[PM_MAX_OVERRIDES + 1] = {NULL};
+    int n_overrides = 0;
+    opt.overrides = overrides;
     for (int i = 1; i < argc; i++) {
+        if (argv[i][0] != '-' && strchr(argv[i], '=')) {
+            if (n_overrides == PM_MAX_OVERRIDES) {
+                fprintf(stderr, "polymoe experiment: more than %d key=value settings\n", PM_MAX_OVERRIDES);
+                return 2;
+            }
+            overrides[n_overrides++] = argv[i];
+            continue;
+        }
         int *number = !strcmp(argv[i], "--seeds") ? &opt.seeds : !strcmp(argv[i], "--steps") ? &opt.steps : NULL;
         if (number) {
             long most = number == &opt.seeds ? 10 : 1000000000;

@@ -123,8 +123,8 @@ static int arms(const study *s) {
     return n;
 }
 
-/* The embedded default config <- the scale's model <- the router settings <- `extra`, with
- * the study's evaluation and checkpoint cadence. */
+/* The embedded default config <- the scale's model <- the router settings <- the study's
+ * evaluation and checkpoint cadence <- the user's key=value <- the arm's `extra`. */
 static int study_config(const study *s, const char *const *extra, int steps, pm_config *cfg, char *err,
                         size_t errlen) {
     pm_run_args a;
@@ -140,6 +140,7 @@ static int study_config(const study *s, const char *const *extra, int steps, pm_
     add(&a, router_settings);
     add(&a, cadence);
     add(&a, tokenizer);
+    add(&a, s->opt->overrides);
     add(&a, extra);
     a.steps = steps;
     if (pm_run_config(&a, NULL, cfg, err, errlen)) return -1;

@@ -39,6 +39,7 @@ typedef struct {
     const char *init_from; /* --scale gpt2: the pretrained GPT-2 folder; NULL otherwise */
     int seeds;           /* every arm this many times (1 to 10), seed 1337, 1338, ... */
     int steps;           /* the MoE runs' length; 0: the scale's */
+    const char *const *overrides; /* key=value for every run, after the scale's; NULL-terminated or NULL */
 } pm_experiment_options;
 
 /* The experiments there are, as a comma-separated list, and whether `name` is one. */
