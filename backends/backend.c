@@ -311,3 +311,21 @@ int pm_download(pm_backend *be, const pm_buf *buf, void *dst, size_t off, size_t
 }
 
 int pm_sync(pm_backend *be) { return be->failed ? PM_ERR : be->driver->sync(be); }
+
+size_t pm_group_id_bytes(const pm_backend *be) { return be->driver->group_sum ? be->driver->group_id_bytes : 0; }
+
+int pm_group_id(pm_backend *be, void *id) {
+    if (be->failed) return PM_ERR;
+    return be->driver->group_id ? be->driver->group_id(be, id) : pm_unsupported(be, "group_id");
+}
+
+int pm_group_join(pm_backend *be, const void *id, int rank, int size) {
+    if (be->failed) return PM_ERR;
+    return be->driver->group_join ? be->driver->group_join(be, id, rank, size) : pm_unsupported(be, "group_join");
+}
+
+int pm_group_sum(pm_backend *be, pm_buf *buf, size_t count) {
+    if (be->failed) return PM_ERR;
+    if (check_range(be, "group_sum", buf, 0, count * sizeof(float)) != PM_OK) return PM_ERR;
+    return be->driver->group_sum ? be->driver->group_sum(be, buf, count) : pm_unsupported(be, "group_sum");
+}

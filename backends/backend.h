@@ -86,6 +86,16 @@ int pm_sync(pm_backend *be);
 size_t pm_bytes_in_use(const pm_backend *be);
 size_t pm_peak_bytes(const pm_backend *be);
 
+/* ---- collectives over a job's ranks (optional: a device library such as NCCL) ---- */
+
+/* Bytes of the id that forms a group (0: this backend has no collectives; sum on the host).
+ * One rank makes the id, every rank gets it (over MPI) and joins with its rank and the size;
+ * then pm_group_sum adds `count` floats of buf over all ranks, in place, on the device. */
+size_t pm_group_id_bytes(const pm_backend *be);
+int pm_group_id(pm_backend *be, void *id);
+int pm_group_join(pm_backend *be, const void *id, int rank, int size);
+int pm_group_sum(pm_backend *be, pm_buf *buf, size_t count);
+
 /* ---- ops ---- */
 
 #include "ops.h"

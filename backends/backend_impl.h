@@ -23,6 +23,13 @@ typedef struct pm_driver {
     int (*sync)(pm_backend *be);
     /* Switches GEMM implementation to gemm_impls[index]. */
     int (*select_gemm)(pm_backend *be, int index);
+    /* Collectives over a job's ranks with the device's own library (CUDA: NCCL), all NULL
+     * where there is none. group_id fills group_id_bytes bytes on one rank; every rank joins
+     * with them; group_sum adds a buffer's floats over the ranks, in place. */
+    size_t group_id_bytes;
+    int (*group_id)(pm_backend *be, void *id);
+    int (*group_join)(pm_backend *be, const void *id, int rank, int size);
+    int (*group_sum)(pm_backend *be, pm_buf *buf, size_t count);
 } pm_driver;
 
 struct pm_backend {

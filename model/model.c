@@ -719,6 +719,8 @@ int pm_model_set_grads(pm_model *m, const float *src) {
     return pm_upload(m->be, m->grads, src, 0, m->n_trainable * sizeof(float));
 }
 
+pm_buf *pm_model_grad_buffer(pm_model *m) { return m->grads; }
+
 int pm_model_zero_grad(pm_model *m) {
     return m->n_trainable ? pm_op(m->be, fill, pm_at(m->grads, 0), m->n_trainable, 0.0f) : PM_OK;
 }

@@ -123,6 +123,9 @@ double pm_model_aux_loss(const pm_model *m, double *lb_sum, double *z_sum, doubl
 int pm_model_get_grads(pm_model *m, float *dst);
 /* Replaces the gradients with a host copy (the sum over data-parallel ranks). */
 int pm_model_set_grads(pm_model *m, const float *src);
+/* The device buffer whose first pm_model_num_trainable floats are the gradients, for a
+ * collective that sums them in place (pm_group_sum). */
+pm_buf *pm_model_grad_buffer(pm_model *m);
 /* The gradient norm of each expert (its trainable tensors: a full expert's MLP or a LoRA
  * expert's adapters), norms[i * n_experts + e] for MoE layer index i; call after the backward. */
 int pm_model_expert_grad_norms(pm_model *m, float *norms);

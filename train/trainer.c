@@ -76,6 +76,7 @@ typedef struct {
     /* data parallel: this process's rank of `ranks`; rank 0 alone writes the run folder */
     int rank, ranks;
     float *grad_host;         /* the gradients on their way through the all-reduce */
+    int device_sum;           /* the backend sums the gradients itself (CUDA with NCCL) */
     double *rank_counts;      /* tokens per rank, MoE layer and expert in the step */
     double comm_bytes, comm_s; /* the step's all-reduce traffic (bytes sent per rank) and time */
     int stop;                 /* a signal reached some rank by the end of the step */
@@ -177,18 +178,21 @@ static int reduce_step(trainer *t, double *sums, int n_sums, char *err, size_t e
     double t0 = now();
     size_t n = pm_model_num_trainable(t->model);
     int nm = pm_model_n_moe(t->model), E = t->cfg.n_experts, S = 2 * E + 2;
-    if (pm_model_get_grads(t->model, t->grad_host) != PM_OK) {
+    int device = t->device_sum;
+    if (device ? pm_group_sum(t->be, pm_model_grad_buffer(t->model), n) != PM_OK
+               : pm_model_get_grads(t->model, t->grad_host) != PM_OK) {
         snprintf(err, errlen, "%s", pm_error(t->be));
         return -1;
     }
     double *mine = t->rank_counts + (size_t)t->rank * nm * E;
     for (int i = 0; i < nm; i++)
         for (int e = 0; e < E; e++) mine[i * E + e] = t->routing[i * S + e];
-    if (pm_dist_sum_floats(t->grad_host, n, err, errlen) || pm_dist_sum_floats(t->routing, (size_t)nm * S, err, errlen) ||
+    if ((!device && pm_dist_sum_floats(t->grad_host, n, err, errlen)) ||
+        pm_dist_sum_floats(t->routing, (size_t)nm * S, err, errlen) ||
         pm_dist_sum_doubles(t->dropped, (size_t)nm, err, errlen) || pm_dist_sum_doubles(sums, (size_t)n_sums, err, errlen) ||
         pm_dist_gather_doubles(mine, t->rank_counts, (size_t)nm * E, err, errlen))
         return -1;
-    if (pm_model_set_grads(t->model, t->grad_host) != PM_OK) {
+    if (!device && pm_model_set_grads(t->model, t->grad_host) != PM_OK) {
         snprintf(err, errlen, "%s", pm_error(t->be));
         return -1;
     }
@@ -258,6 +262,31 @@ failed:
     return -1;
 }
 
+/* With several ranks on a backend with its own collectives (CUDA with NCCL), the gradients are
+ * summed on the device; where rank 0 cannot form the group (NCCL missing at run time), every
+ * rank sums over MPI through host memory instead, and says so. */
+static int join_device_group(trainer *t, char *err, size_t errlen) {
+    size_t bytes = pm_group_id_bytes(t->be);
+    if (!bytes) return 0;
+    unsigned char msg[1 + 512] = {0}; /* made or not, then the id */
+    if (bytes > sizeof msg - 1) return 0;
+    if (t->rank == 0) {
+        msg[0] = pm_group_id(t->be, msg + 1) == PM_OK;
+        if (!msg[0]) {
+            printf("note: %s; gradients are summed over MPI through host memory\n", pm_error(t->be));
+            pm_clear_error(t->be);
+        }
+    }
+    if (pm_dist_broadcast(msg, bytes + 1, err, errlen)) return -1;
+    if (!msg[0]) return 0;
+    if (pm_group_join(t->be, msg + 1, t->rank, t->ranks) != PM_OK) {
+        snprintf(err, errlen, "%s", pm_error(t->be));
+        return -1;
+    }
+    t->device_sum = 1;
+    return 0;
+}
+
 static int open_all(trainer *t, char *err, size_t errlen) {
     const pm_train_options *o = t->opt;
     char inner[512];
@@ -294,6 +323,7 @@ static int open_all(trainer *t, char *err, size_t errlen) {
     t->dropped = calloc(nm, sizeof *t->dropped);
     t->expert_norms = calloc(nm * E, sizeof *t->expert_norms);
     t->rank_counts = calloc((size_t)t->ranks * nm * E, sizeof *t->rank_counts);
+    if (t->model && t->ranks > 1 && join_device_group(t, err, errlen)) return -1;
     if (t->model && t->ranks > 1) t->grad_host = malloc((pm_model_num_trainable(t->model) + 1) * sizeof(float));
     if (!t->model || !t->inputs || !t->targets || !t->domains || !t->routing || !t->dropped || !t->expert_norms ||
         !t->rank_counts || (t->ranks > 1 && !t->grad_host)) {
@@ -458,8 +488,9 @@ static int account(trainer *t, int log, char *err, size_t errlen) {
 static void print_start(trainer *t) {
     const pm_config *c = &t->cfg;
     if (t->ranks > 1)
-        printf("data parallel over %d ranks (%s): each step %d x %d micro-batches of %d sequences, rank 0 writes the "
-               "run folder\n", t->ranks, pm_dist_engine(), t->ranks, c->grad_accum, c->batch_size);
+        printf("data parallel over %d ranks (%s%s): each step %d x %d micro-batches of %d sequences, rank 0 writes "
+               "the run folder\n", t->ranks, pm_dist_engine(), t->device_sum ? "; gradients summed on the device" : "",
+               t->ranks, c->grad_accum, c->batch_size);
     printf("tokenizer %s, %d tokens (the model's vocabulary: %d)\n", t->cfg.tokenizer, pm_tokenizer_vocab_size(t->tok),
            t->cfg.vocab_size);
     for (int d = 0; d < pm_data_domains(t->data); d++)

@@ -127,6 +127,9 @@ static void cuda_close(pm_backend *be) {
     if (!cx) return;
     (void)cudaSetDevice(be->device);
     if (cx->stream) (void)cudaStreamSynchronize(cx->stream);
+#ifdef POLYMOE_WITH_NCCL
+    cuda_group_close(be);
+#endif
     if (cx->blas) cublasDestroy(cx->blas);
     if (cx->scratch) (void)cudaFree(cx->scratch);
     if (cx->fault) (void)cudaFree(cx->fault);
@@ -283,4 +286,10 @@ const pm_driver pm_cuda_driver = {
     .download = cuda_download,
     .sync = cuda_sync,
     .select_gemm = cuda_select_gemm,
+#ifdef POLYMOE_WITH_NCCL
+    .group_id_bytes = CUDA_GROUP_ID_BYTES,
+    .group_id = cuda_group_id,
+    .group_join = cuda_group_join,
+    .group_sum = cuda_group_sum,
+#endif
 };

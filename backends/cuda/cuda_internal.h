@@ -30,6 +30,7 @@ typedef struct {
     const char *impl_names[CUDA_GEMM_KINDS + 1]; /* be->gemm_impls, NULL-terminated */
     cuda_gemm_kind impls[CUDA_GEMM_KINDS];       /* the same order */
     cuda_gemm_kind gemm;                         /* the selected one */
+    void *group;                                 /* the NCCL communicator of a job's ranks, or NULL */
 } cuda_ctx;
 
 /* Makes be's device current (one thread may drive several devices) and returns its stream.
@@ -51,6 +52,14 @@ int cuda_check_experts(pm_backend *be, const char *op, int E);
 /* The selected GEMM implementation on one batched product of device matrices. */
 int cuda_matmul(pm_backend *be, const char *op, const pm_gemm_desc *d, const float *a,
                 const float *b, float *c);
+
+/* Collectives with NCCL (nccl/cuda_group.c, built where nccl.h is found): the driver's group
+ * hooks (backend_impl.h); cuda_group_close leaves the group, if any. */
+#define CUDA_GROUP_ID_BYTES 128
+int cuda_group_id(pm_backend *be, void *id);
+int cuda_group_join(pm_backend *be, const void *id, int rank, int size);
+int cuda_group_sum(pm_backend *be, pm_buf *buf, size_t count);
+void cuda_group_close(pm_backend *be);
 
 /* cuda_<op> for every op: cuda_gemm.c, cuda_attention.c, and one file per family. */
 PM_DECLARE_OPS(cuda)

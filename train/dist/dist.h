@@ -20,6 +20,8 @@ const char *pm_dist_engine(void);
 /* In-place sums over all ranks (every rank calls them, with the same n). 0, or -1 with err. */
 int pm_dist_sum_floats(float *v, size_t n, char *err, size_t errlen);
 int pm_dist_sum_doubles(double *v, size_t n, char *err, size_t errlen);
+/* Rank 0's `bytes` bytes of buf into every rank's buf. */
+int pm_dist_broadcast(void *buf, size_t bytes, char *err, size_t errlen);
 /* Every rank's n doubles, rank after rank, into all[size * n]. */
 int pm_dist_gather_doubles(const double *mine, double *all, size_t n, char *err, size_t errlen);
 

@@ -71,6 +71,12 @@ int pm_dist_sum_doubles(double *v, size_t n, char *err, size_t errlen) {
     return sum(v, n, MPI_DOUBLE, sizeof *v, err, errlen);
 }
 
+int pm_dist_broadcast(void *buf, size_t bytes, char *err, size_t errlen) {
+    if (size == 1) return 0;
+    int code = MPI_Bcast(buf, (int)bytes, MPI_BYTE, 0, MPI_COMM_WORLD);
+    return code == MPI_SUCCESS ? 0 : mpi_error(code, "broadcast", err, errlen);
+}
+
 int pm_dist_gather_doubles(const double *mine, double *all, size_t n, char *err, size_t errlen) {
     if (size == 1) {
         for (size_t i = 0; i < n; i++) all[i] = mine[i];
