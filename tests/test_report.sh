@@ -59,6 +59,23 @@ print("; ".join(missing) or f"moe code loss {mean:.4f} +- {half:.4f} over 3 seed
 sys.exit(1 if missing or "Seeds: means and 95% intervals" not in page else 0)
 PY
 [ $? -eq 0 ] && ok "seeds: $(cat seeds.log)" || bad "seeds section: $(cat seeds.log)"
+# each seed trains its own BPE vocabulary on its train split, every run of the seed uses it, and
+# the last evaluation takes more held-out sequences than the others, with both trigram baselines
+python3 - > bpe.log 2>&1 <<'PY'
+import json, os, sys
+for s in ("", "seed-2/", "seed-3/"):
+    assert os.path.isfile(f"study/{s}tokenizer/tokenizer.json"), f"no study/{s}tokenizer"
+    for run in ("dense", "moe", "top2-matched"):
+        cfg = json.load(open(f"study/{s}{run}/config.json"))
+        assert cfg["tokenizer"] == f"bpe:study/{s}tokenizer", (run, cfg["tokenizer"])
+evals = [json.loads(l) for l in open("study/moe/metrics.jsonl") if '"type":"eval"' in l]
+first, last = evals[0]["domains"]["code"], evals[-1]["domains"]["code"]
+assert last["sequences"] > first["sequences"], (first["sequences"], last["sequences"])
+assert 0 < last["ngram_loss"] and 0 < last["byte_ngram_loss"], last
+print(f"code: {first['sequences']:g} sequences per evaluation, {last['sequences']:g} at the last; trigram "
+      f"{last['ngram_loss']:.3f} over BPE tokens, {last['byte_ngram_loss']:.3f} over bytes (nats per token)")
+PY
+[ $? -eq 0 ] && ok "BPE study: $(cat bpe.log)" || bad "BPE study: $(cat bpe.log)"
 grep -q '"dense_steps"' study/moe/upcycle.json 2>/dev/null && ok "MoE runs record their upcycling point" \
   || bad "no study/moe/upcycle.json"
 active() { python3 -c 'import json,sys; print([json.loads(l) for l in open(sys.argv[1]) if "\"params\"" in l][0]["active_per_token"])' "$1"; }
@@ -94,7 +111,8 @@ print(f"{len(svgs)} SVG files, {len(refs)} images on the page")
 for what, items in (("malformed", bad), ("missing", missing), ("not on the page", unshown), ("absent", absent)):
     if items: print(what + ": " + ", ".join(items))
 sections = ["I(expert; domain)", "saturation", "Token types", "Samples", 'class="x0"', "I(expert; token | domain)",
-            "Next token keeps the expert", "What each expert takes", "first \\ second", "trigram baseline"]
+            "Next token keeps the expert", "What each expert takes", "first \\ second", "trigram baseline",
+            "byte trigram baseline", "bits/byte"]
 lacking = [s for s in sections if s not in page]
 if lacking: print("page lacks: " + ", ".join(lacking))
 sys.exit(1 if bad or missing or unshown or absent or lacking or not svgs else 0)

@@ -290,9 +290,13 @@ static int join_device_group(trainer *t, char *err, size_t errlen) {
 static int open_all(trainer *t, char *err, size_t errlen) {
     const pm_train_options *o = t->opt;
     char inner[512];
-    t->be = pm_backend_open(o->backend, o->device, inner, sizeof inner);
+    /* one device per rank on GPU backends: the ranks of a node take --device, --device + 1, ... */
+    int host = !strcmp(o->backend, "cpu") || !strcmp(o->backend, "ref");
+    int device = o->device + (t->ranks > 1 && !host ? pm_dist_local_rank() : 0);
+    t->be = pm_backend_open(o->backend, device, inner, sizeof inner);
     if (!t->be) {
-        snprintf(err, errlen, "%s", inner);
+        snprintf(err, errlen, "%s%s", inner,
+                 device != o->device ? " (each rank of a node takes its own device: --device plus its rank in the node)" : "");
         return -1;
     }
     char why[4800];

@@ -14,6 +14,8 @@
 int pm_dist_init(int *argc, char ***argv, char *err, size_t errlen);
 int pm_dist_rank(void);
 int pm_dist_size(void);
+/* This rank's place among the ranks on its own machine (0 ..): which GPU it takes. */
+int pm_dist_local_rank(void);
 /* "Open MPI v4.1.4" and the like; "none" when built without MPI. */
 const char *pm_dist_engine(void);
 

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-static int started, rank, size = 1;
+static int started, rank, size = 1, local_rank;
 static char engine[MPI_MAX_LIBRARY_VERSION_STRING + 1];
 
 static int launched_by_mpi(void) {
@@ -37,6 +37,11 @@ int pm_dist_init(int *argc, char ***argv, char *err, size_t errlen) {
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &size);
+    MPI_Comm node;
+    if (MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &node) == MPI_SUCCESS) {
+        MPI_Comm_rank(node, &local_rank);
+        MPI_Comm_free(&node);
+    }
     int len = 0;
     MPI_Get_library_version(engine, &len);
     for (int i = 0; i < len; i++)
@@ -50,6 +55,7 @@ int pm_dist_init(int *argc, char ***argv, char *err, size_t errlen) {
 
 int pm_dist_rank(void) { return rank; }
 int pm_dist_size(void) { return size; }
+int pm_dist_local_rank(void) { return local_rank; }
 const char *pm_dist_engine(void) { return started ? engine : "MPI (not launched by mpirun)"; }
 
 /* MPI counts are ints: long buffers go in slices. */

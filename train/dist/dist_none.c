@@ -22,6 +22,7 @@ int pm_dist_init(int *argc, char ***argv, char *err, size_t errlen) {
 
 int pm_dist_rank(void) { return 0; }
 int pm_dist_size(void) { return 1; }
+int pm_dist_local_rank(void) { return 0; }
 const char *pm_dist_engine(void) { return "none (built without MPI)"; }
 
 int pm_dist_sum_floats(float *v, size_t n, char *err, size_t errlen) {

@@ -308,10 +308,13 @@ pm_status pm_experiment_run(const char *name, const pm_experiment_options *opt, 
         snprintf(err, errlen, "--seeds %d: 1 to %d", opt->seeds, MAX_SEEDS);
         return PM_FAILED;
     }
+    char origin[1100];
+    if (s.sc->pretrained) snprintf(origin, sizeof origin, "the pretrained model in %s", opt->init_from);
+    else snprintf(origin, sizeof origin, "its step %d", s.sc->dense_steps);
     printf("%s study (%s), scale %s, %d seed%s: dense baseline of %d steps; MoE runs of %d steps upcycled from "
-           "its step %d; folder %s\n",
+           "%s; folder %s\n",
            s.ex->name, s.ex->question, s.sc->name, opt->seeds, opt->seeds > 1 ? "s" : "",
-           s.sc->dense_steps + moe_steps(&s), moe_steps(&s), s.sc->dense_steps, opt->out);
+           s.sc->dense_steps + moe_steps(&s), moe_steps(&s), origin, opt->out);
     pm_status rc = PM_DONE;
     for (s.seed = 1; !rc && s.seed <= opt->seeds; s.seed++) rc = run_study(&s, err, errlen);
     if (rc) return rc;
