@@ -297,6 +297,12 @@ static void dynamics_section(report *rp) {
            "evenly, E when one expert takes every token and all the probability; a collapse with flat "
            "probabilities stays near 1) and the z-loss, the mean squared logsumexp of the router logits "
            "(it grows with the logits' scale).");
+    figure(rp, "drop_rates.svg", pm_figure_drop_rates(path_in(rp, "drop_rates.svg", path, sizeof path), rp->runs, rp->n),
+           "What a capacity limit would cost: the share of routing assignments that experts of capacity "
+           "c x N k / E per batch (N tokens, top-k, E experts) would drop, against the capacity factor c, "
+           "from the expert shares each MoE run logged over the last quarter of its logged steps. The "
+           "runs trained without a limit, so this is their routing as it was; a run trained with one "
+           "logs its actual drop_rate.");
     fprintf(f, "<h2>5. Expert usage and collapse</h2>\n");
     figure(rp, "expert_shares.svg",
            pm_figure_expert_shares(path_in(rp, "expert_shares.svg", path, sizeof path), rp->runs, rp->n),

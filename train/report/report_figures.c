@@ -298,6 +298,50 @@ int pm_figure_entropy(const char *path, const pm_run *runs, int n) {
     return pm_svg_close(&s);
 }
 
+/* The share of a logged step's assignments in MoE layer l that a capacity factor cf would
+ * drop: what each expert receives above ceil(cf N k / E), with N = B T (one micro-batch). */
+static double drop_rate(const pm_run *r, int step, int l, double cf) {
+    int E = r->cfg.n_experts, k = r->cfg.top_k;
+    double assignments = (double)r->cfg.batch_size * r->cfg.block_size * k, capacity = ceil(cf * assignments / E);
+    double dropped = 0;
+    for (int e = 0; e < E; e++)
+        dropped += fmax(0.0, r->train.share[((size_t)step * r->n_moe + l) * E + e] * assignments - capacity);
+    return dropped / assignments;
+}
+
+int pm_figure_drop_rates(const char *path, const pm_run *runs, int n) {
+    const int *layers;
+    int L = pm_figure_moe_layers(runs, n, &layers);
+    if (!L) return 0;
+    enum { POINTS = 21 }; /* capacity factors 1.00, 1.05, ..., 2.00 */
+    double x[POINTS], y[POINTS];
+    pm_svg s;
+    if (pm_svg_open(&s, path, WIDTH, 70 + 250.0 * L)) return -1;
+    for (int li = 0; li < L; li++) {
+        pm_chart c = {MARGIN_L, 34 + 250.0 * li, WIDTH - MARGIN_L - MARGIN_R - LEGEND_W, 180, 1, 2, 0, 0.05};
+        for (int pass = 0; pass < 2; pass++) { /* the axis takes the largest rate in, then the lines */
+            if (pass) {
+                char title[96];
+                snprintf(title, sizeof title, "Layer %d: assignments over an expert's capacity", layers[li]);
+                pm_chart_axes(&s, &c, title, "capacity factor", "share dropped");
+            }
+            for (int i = 0; i < n; i++) {
+                const pm_run *r = &runs[i];
+                int l = layer_index(r, layers[li]), first = r->train.n - r->train.n / 4;
+                if (l < 0 || r->train.n < 1) continue;
+                for (int p = 0; p < POINTS; p++) {
+                    x[p] = 1.0 + 0.05 * p, y[p] = 0;
+                    for (int j = first; j < r->train.n; j++) y[p] += drop_rate(r, j, l, x[p]) / (r->train.n - first);
+                    c.ymax = fmax(c.ymax, y[p] * 1.05);
+                }
+                if (pass) pm_chart_series(&s, &c, x, y, POINTS, pm_colour_category(i), 1.3, NULL);
+            }
+        }
+        if (!li) legend_styles(&s, c.left + c.width + 20, c.top + 10, runs, n, NULL, NULL);
+    }
+    return pm_svg_close(&s);
+}
+
 int pm_figure_router_losses(const char *path, const pm_run *runs, int n) {
     int total = 0, moe = 0;
     for (int i = 0; i < n; i++) total += runs[i].train.n, moe |= runs[i].n_moe > 0;

@@ -21,6 +21,10 @@ int pm_figure_router_losses(const char *path, const pm_run *runs, int n);
 /* Every expert's share of each logged training batch's assignments, stacked, per MoE run
  * (rows) and layer (columns). */
 int pm_figure_expert_shares(const char *path, const pm_run *runs, int n);
+/* Per MoE layer, the share of routing assignments an expert capacity of c N k / E per batch
+ * would drop, against the capacity factor c, from each MoE run's logged expert shares over
+ * the last quarter of its logged steps. */
+int pm_figure_drop_rates(const char *path, const pm_run *runs, int n);
 /* Largest expert share and dead experts per MoE layer, with the collapse threshold and the
  * steps at which runs collapsed (on the layers that did). */
 int pm_figure_usage(const char *path, const pm_run *runs, int n);
