@@ -32,7 +32,7 @@ static void help(void) {
            "  --scale S        default: configs/tiny.json over a 2,048-token BPE vocabulary that\n"
            "                   each seed trains on its train split (DIR/tokenizer), 400 dense steps\n"
            "                   and MoE runs of 700, the last evaluation over every held-out\n"
-           "                   sequence; emergence took 25 minutes with 3 seeds on 2 CPU cores.\n"
+           "                   sequence; emergence took 23.4 minutes with 3 seeds on 2 CPU cores.\n"
            "                   toy: seconds (tests). gpt2: the MoE Emergence study for a GPU\n"
            "                   (configs/gpt2-small-moe.json): GPT-2 small from --init-from DIR,\n"
            "                   a Hugging Face folder, MoE in layers 8-11, 10,000 steps, its BPE;\n"
