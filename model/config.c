@@ -64,6 +64,7 @@ static const field fields[] = {
     FIELD(final_eval_seqs, F_INT, 0, 1 << 20, "the same for the last step's evaluation (0: eval_seqs; above the split's count: all)"),
     FIELD(log_every, F_INT, 1, 1 << 30, "write a metrics line every N steps"),
     FIELD(checkpoint_every, F_INT, 0, 1 << 30, "checkpoint every N steps (0: only at the end)"),
+    FIELD(keep_checkpoints, F_INT, 0, 1 << 20, "the newest checkpoints kept besides `best` (0: every one)"),
     FIELD(natural_mix, F_INT, 0, 1, "1: batches in natural domain proportions"),
     FIELD(eval_fraction, F_FLOAT, 0.001, 0.9, "share of each domain's documents held out"),
     FIELD(seed, F_U32, 0, 4294967295.0, "random seed"),
@@ -81,7 +82,7 @@ void pm_config_defaults(pm_config *c) {
                      .min_lr_frac = 0.1f, .weight_decay = 0.1f, .grad_clip = 1.0f,
                      .beta1 = 0.9f, .beta2 = 0.95f, .eval_every = 100, .eval_seqs = 32,
                      .log_every = 10, .natural_mix = 0, .eval_fraction = 0.1f, .seed = 1337,
-                     .lora_alpha = 16.0f, .lr_cycles = 1};
+                     .lora_alpha = 16.0f, .lr_cycles = 1, .keep_checkpoints = 2};
     snprintf(c->data, sizeof c->data, "data/default/manifest.json");
     snprintf(c->tokenizer, sizeof c->tokenizer, "byte");
 }

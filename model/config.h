@@ -34,7 +34,7 @@ typedef struct {
     int batch_size, grad_accum, steps, warmup_steps;
     int lr_cycles;                 /* cosine cycles (restarts), each with its own warmup */
     float lr, min_lr_frac, weight_decay, grad_clip, beta1, beta2;
-    int eval_every, eval_seqs, final_eval_seqs, log_every, checkpoint_every;
+    int eval_every, eval_seqs, final_eval_seqs, log_every, checkpoint_every, keep_checkpoints;
     int natural_mix;
     float eval_fraction;
     uint32_t seed;

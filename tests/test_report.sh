@@ -104,7 +104,7 @@ refs = re.findall(r'<img src="([^"]+)"', page)
 missing = [r for r in refs if not os.path.isfile(os.path.join(d, r))]
 unshown = [s for s in svgs if s not in refs]
 need = ["loss_train.svg", "loss_eval.svg", "entropy.svg", "usage.svg", "information.svg", "router_losses.svg",
-        "expert_shares.svg", "drop_rates.svg"]
+        "expert_shares.svg", "drop_rates.svg", "saturation.svg"]
 need += [f"{kind}_{run}_layer{l}.svg" for kind in ("domains", "tokens") for run in ("moe", "no-lb", "top2") for l in (0, 1)]
 absent = [n for n in need if n not in svgs]
 print(f"{len(svgs)} SVG files, {len(refs)} images on the page")

@@ -47,6 +47,13 @@ expect_fail "training into a folder that holds a run is refused" "already holds 
   && ok "--overwrite replaces the run and keeps its own checkpoint" || bad "--overwrite: $(ls existing/checkpoints) $(tail -2 ow.log)"
 "$pm" train --out existing --resume --steps 5 > /dev/null 2>&1 && ok "the overwritten run resumes" || bad "resume after --overwrite"
 
+# pruning keeps the 2 newest checkpoints besides `best`; keep_checkpoints=0 keeps every one
+"$pm" train --out keep2 --steps 8 $small checkpoint_every=2 > /dev/null 2>&1
+"$pm" train --out keepall --steps 8 $small checkpoint_every=2 keep_checkpoints=0 > /dev/null 2>&1
+k2=$(ls keep2/checkpoints | grep -c '^step-'); ka=$(ls keepall/checkpoints | grep -c '^step-')
+[ "$k2" -le 3 ] && [ -d keep2/checkpoints/step-0000008 ] && [ "$ka" -eq 4 ] \
+  && ok "pruning keeps $k2 of 4 checkpoints by default, keep_checkpoints=0 all $ka" || bad "pruning: default $k2, keep_checkpoints=0 $ka"
+
 # reference: 8 steps straight, with an evaluation at every other step
 "$pm" train --out straight --steps 8 $base moe_layers=1 n_experts=4 eval_every=2 checkpoint_every=2 > /dev/null 2>&1
 

@@ -19,7 +19,6 @@
 #include "train/util/files.h"
 #include "train/util/error_text.h"
 
-#define KEEP 2
 #define PATH_LEN 4096
 
 /* dir/name into dst; -1 when it does not fit. */
@@ -48,11 +47,11 @@ static void remove_tree(const char *dir) {
     rmdir(dir);
 }
 
-/* Deletes leftover temporary folders, and step folders older than the KEEP newest up to
- * `current`, the `best` one kept besides them. Folders past `current` are another timeline's
+/* Deletes leftover temporary folders, and step folders older than the `keep` newest up to
+ * `current` (keep 0: none), the `best` one kept besides them. Folders past `current` are another timeline's
  * (a resume from an older checkpoint): they are not counted, so they can never push the new
  * checkpoints out. */
-static void prune(const char *ck, int current, int best) {
+static void prune(const char *ck, int current, int best, int keep) {
     DIR *d = opendir(ck);
     if (!d) return;
     int steps[4096], n = 0;
@@ -71,9 +70,9 @@ static void prune(const char *ck, int current, int best) {
     closedir(d);
     for (int i = 0; i < n; i++) {
         int newer = 0;
-        /* the best one is kept besides the KEEP newest, not among them */
+        /* the best one is kept besides the `keep` newest, not among them */
         for (int j = 0; j < n; j++) newer += steps[j] > steps[i] && steps[j] != best;
-        if (newer >= KEEP && steps[i] != best) {
+        if (keep && newer >= keep && steps[i] != best) {
             snprintf(name, sizeof name, "step-%07d", steps[i]);
             if (path_join(path, ck, name) == 0) remove_tree(path);
         }
@@ -245,7 +244,7 @@ int pm_checkpoint_save(const char *run_dir, pm_model *m, const pm_tokenizer *tok
         if (symlink(target, best_tmp) || rename(best_tmp, best) || fsync_dir(ck))
             return pm_errorf(err, errlen, "cannot point %s at %s: %s", best, target, strerror(errno));
     }
-    prune(ck, st->step, st->best_step);
+    prune(ck, st->step, st->best_step, pm_model_config(m)->keep_checkpoints);
     return 0;
 }
 

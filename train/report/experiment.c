@@ -131,10 +131,11 @@ static int study_config(const study *s, const char *const *extra, int steps, pm_
     memset(&a, 0, sizeof a);
     char eval_every[32], checkpoint_every[32], data[600];
     snprintf(eval_every, sizeof eval_every, "eval_every=%d", s->sc->eval_every);
-    /* two checkpoints kept, half-way and last: router saturation compares them */
-    snprintf(checkpoint_every, sizeof checkpoint_every, "checkpoint_every=%d", moe_steps(s) / 2 ? moe_steps(s) / 2 : 1);
+    /* a checkpoint every quarter of the MoE runs, all kept: the report's saturation curve
+     * compares each with the last */
+    snprintf(checkpoint_every, sizeof checkpoint_every, "checkpoint_every=%d", moe_steps(s) / 4 ? moe_steps(s) / 4 : 1);
     snprintf(data, sizeof data, "data=%s", s->opt->data ? s->opt->data : "");
-    const char *const cadence[] = {eval_every, checkpoint_every, s->opt->data ? data : NULL, NULL};
+    const char *const cadence[] = {eval_every, checkpoint_every, "keep_checkpoints=0", s->opt->data ? data : NULL, NULL};
     const char *const tokenizer[] = {s->tokenizer[0] ? s->tokenizer : NULL, NULL};
     add(&a, s->sc->model);
     add(&a, router_settings);

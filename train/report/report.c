@@ -297,6 +297,12 @@ static void dynamics_section(report *rp) {
            "evenly, E when one expert takes every token and all the probability; a collapse with flat "
            "probabilities stays near 1) and the z-loss, the mean squared logsumexp of the router logits "
            "(it grows with the logits' scale).");
+    const pm_routing *routings[PM_REPORT_MAX_RUNS];
+    for (int i = 0; i < rp->n; i++) routings[i] = rp->has_routing[i] ? &rp->routing[i] : NULL;
+    figure(rp, "saturation.svg", pm_figure_saturation(path_in(rp, "saturation.svg", path, sizeof path), rp->runs, rp->n, routings),
+           "Router saturation over training: at each kept checkpoint, the share of the analysed "
+           "held-out tokens whose top-1 expert is the one they get at the run's last checkpoint (1 "
+           "there by definition). A curve that reaches 1 early is routing that settled early.");
     figure(rp, "drop_rates.svg", pm_figure_drop_rates(path_in(rp, "drop_rates.svg", path, sizeof path), rp->runs, rp->n),
            "What a capacity limit would cost: the share of routing assignments that experts of capacity "
            "c x N k / E per batch (N tokens, top-k, E experts) would drop, against the capacity factor c, "

@@ -342,6 +342,33 @@ int pm_figure_drop_rates(const char *path, const pm_run *runs, int n) {
     return pm_svg_close(&s);
 }
 
+int pm_figure_saturation(const char *path, const pm_run *runs, int n, const pm_routing *const *routings) {
+    const int *layers;
+    int L = pm_figure_moe_layers(runs, n, &layers), curves = 0;
+    for (int i = 0; i < n; i++) curves += routings[i] && routings[i]->n_curve > 0;
+    if (!L || !curves) return 0;
+    double x[PM_SATURATION_POINTS + 1], y[PM_SATURATION_POINTS + 1];
+    pm_svg s;
+    if (pm_svg_open(&s, path, WIDTH, 70 + 250.0 * L)) return -1;
+    for (int li = 0; li < L; li++) {
+        pm_chart c = {MARGIN_L, 34 + 250.0 * li, WIDTH - MARGIN_L - MARGIN_R - LEGEND_W, 180, 0, last_step(runs, n), 0, 1.02};
+        char title[96];
+        snprintf(title, sizeof title, "Layer %d: tokens whose top-1 expert is already the final one", layers[li]);
+        pm_chart_axes(&s, &c, title, step_label(runs, n), "share of tokens");
+        mark_upcycling(&s, &c, runs, n);
+        for (int i = 0; i < n; i++) {
+            const pm_routing *rt = routings[i];
+            int l = layer_index(&runs[i], layers[li]);
+            if (!rt || l < 0 || !rt->n_curve) continue;
+            for (int p = 0; p < rt->n_curve; p++) x[p] = rt->curve_step[p] + runs[i].dense_steps, y[p] = rt->curve[p][l];
+            x[rt->n_curve] = rt->step + runs[i].dense_steps, y[rt->n_curve] = 1; /* the last against itself */
+            pm_chart_series(&s, &c, x, y, rt->n_curve + 1, pm_colour_category(i), 1.3, NULL);
+        }
+        if (!li) legend_styles(&s, c.left + c.width + 20, c.top + 10, runs, n, NULL, NULL);
+    }
+    return pm_svg_close(&s);
+}
+
 int pm_figure_router_losses(const char *path, const pm_run *runs, int n) {
     int total = 0, moe = 0;
     for (int i = 0; i < n; i++) total += runs[i].train.n, moe |= runs[i].n_moe > 0;

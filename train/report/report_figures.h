@@ -25,6 +25,10 @@ int pm_figure_expert_shares(const char *path, const pm_run *runs, int n);
  * would drop, against the capacity factor c, from each MoE run's logged expert shares over
  * the last quarter of its logged steps. */
 int pm_figure_drop_rates(const char *path, const pm_run *runs, int n);
+/* Router saturation over training, per MoE layer: for every kept checkpoint of a run, the
+ * share of the analysed held-out tokens whose top-1 expert there is the one at the run's last
+ * checkpoint (routings[i]: run i's analysis, NULL where there is none). */
+int pm_figure_saturation(const char *path, const pm_run *runs, int n, const pm_routing *const *routings);
 /* Largest expert share and dead experts per MoE layer, with the collapse threshold and the
  * steps at which runs collapsed (on the layers that did). */
 int pm_figure_usage(const char *path, const pm_run *runs, int n);

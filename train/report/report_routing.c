@@ -10,21 +10,27 @@
 #include "train/checkpoint.h"
 #include "train/report/report_info.h"
 
-/* The first and last step among RUN/checkpoints/step-NNNNNNN; 0 when there is none. */
-static void checkpoint_steps(const char *run_dir, int *first, int *last) {
+static int compare_ints(const void *a, const void *b) { return (*(const int *)a > *(const int *)b) - (*(const int *)a < *(const int *)b); }
+
+/* The steps of RUN/checkpoints/step-NNNNNNN in order: the last in *last (0: none), up to
+ * PM_SATURATION_POINTS of the earlier ones, the earliest first, in before[]. Returns their count. */
+static int checkpoint_steps(const char *run_dir, int *last, int before[PM_SATURATION_POINTS]) {
     char path[1100];
     snprintf(path, sizeof path, "%s/checkpoints", run_dir);
-    *first = *last = 0;
+    int steps[4096], n = 0;
     DIR *d = opendir(path);
     struct dirent *e;
-    while (d && (e = readdir(d))) {
+    while (d && (e = readdir(d)) && n < 4096) {
         int s;
         char tail[8] = "";
-        if (sscanf(e->d_name, "step-%d%7s", &s, tail) != 1 || s <= 0) continue;
-        if (!*first || s < *first) *first = s;
-        if (s > *last) *last = s;
+        if (sscanf(e->d_name, "step-%d%7s", &s, tail) == 1 && s > 0) steps[n++] = s;
     }
     if (d) closedir(d);
+    qsort(steps, (size_t)n, sizeof *steps, compare_ints);
+    *last = n ? steps[n - 1] : 0;
+    int m = n > 1 ? (n - 1 < PM_SATURATION_POINTS ? n - 1 : PM_SATURATION_POINTS) : 0;
+    memcpy(before, steps, (size_t)m * sizeof *steps);
+    return m;
 }
 
 const double *pm_routing_class_counts(const pm_routing *r, int l, int d, int c) {
@@ -193,12 +199,12 @@ static int load(pm_model *m, const char *run_dir, int step, char *err, size_t er
 int pm_routing_analyse(const pm_run *run, const char *backend, pm_routing *r, char *err,
                        size_t errlen) {
     memset(r, 0, sizeof *r);
-    checkpoint_steps(run->dir, &r->early_step, &r->step);
+    r->n_curve = checkpoint_steps(run->dir, &r->step, r->curve_step);
     if (!r->step) {
         snprintf(err, errlen, "no checkpoint in %s/checkpoints", run->dir);
         return -1;
     }
-    if (r->early_step == r->step) r->early_step = 0;
+    r->early_step = r->n_curve ? r->curve_step[0] : 0;
     char last_dir[1200], step_dir[1300], inner[600];
     pm_config cfg;
     snprintf(last_dir, sizeof last_dir, "%s/checkpoints/step-%07d", run->dir, r->step);
@@ -241,12 +247,15 @@ int pm_routing_analyse(const pm_run *run, const char *backend, pm_routing *r, ch
         take_sample(r, &p, d);
     }
     find_top_tokens(r, tok);
-    if (r->early_step) {
-        if (load(p.model, run->dir, r->early_step, err, errlen)) goto done;
+    for (int c = 0; c < r->n_curve; c++) {
+        if (load(p.model, run->dir, r->curve_step[c], err, errlen)) goto done;
+        memset(p.unchanged, 0, sizeof p.unchanged);
+        memset(p.compared, 0, sizeof p.compared);
         for (int d = 0; d < r->D; d++)
             if (run_domain(r, &p, d, compare_early)) goto device_error;
-        for (int l = 0; l < r->n_moe; l++) r->saturation[l] = p.compared[l] > 0 ? p.unchanged[l] / p.compared[l] : NAN;
+        for (int l = 0; l < r->n_moe; l++) r->curve[c][l] = p.compared[l] > 0 ? p.unchanged[l] / p.compared[l] : NAN;
     }
+    for (int l = 0; l < r->n_moe && r->n_curve; l++) r->saturation[l] = r->curve[0][l];
     rc = 0;
     goto done;
 device_error:

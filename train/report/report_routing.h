@@ -24,6 +24,8 @@ typedef struct {
     char text[32];
 } pm_routing_token;
 
+#define PM_SATURATION_POINTS 32
+
 typedef struct {
     int n_moe, E, k, D;
     int step, early_step;          /* the checkpoints read; early_step 0: only one */
@@ -31,7 +33,11 @@ typedef struct {
     int n_classes[PM_MAX_DOMAINS];
     double class_tokens[PM_MAX_DOMAINS][PM_MAX_CLASSES];
     double *class_counts;          /* see pm_routing_class_counts */
-    double saturation[PM_MAX_LAYERS]; /* share of bytes with the same top-1 expert; NaN: n/a */
+    double saturation[PM_MAX_LAYERS]; /* share of tokens with the same top-1 expert; NaN: n/a */
+    /* saturation as a curve: every kept checkpoint before the last (the earliest first, up to
+     * PM_SATURATION_POINTS) against the last */
+    int n_curve, curve_step[PM_SATURATION_POINTS];
+    double curve[PM_SATURATION_POINTS][PM_MAX_LAYERS];
     /* one sample of each domain: its decoded bytes and their tokens' top-1 expert in every MoE
      * layer */
     int sample_len[PM_MAX_DOMAINS];
