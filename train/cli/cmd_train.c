@@ -43,7 +43,11 @@ static void help(void) {
            "                      must have been trained with the same tokenizer\n\n"
            "Ctrl-C (SIGINT) or SIGTERM ends the current step, writes its checkpoint (skipping\n"
            "an evaluation, which --resume then runs first) and exits with status 130; a second\n"
-           "signal exits at once, leaving the last complete checkpoint.\n");
+           "signal exits at once, leaving the last complete checkpoint.\n\n"
+           "mpirun -np N polymoe train ... trains data parallel on N processes: each step runs\n"
+           "N x grad_accum micro-batches (the one-process step with that accumulation), rank 0\n"
+           "writes the run folder, a failing rank ends the job; GPU ranks take --device plus\n"
+           "their rank in the node. See docs/distributed.md.\n");
 }
 
 int cmd_train(int argc, char **argv) {
