@@ -12,7 +12,8 @@ export OMP_NUM_THREADS=1
 mpi() { mpirun --oversubscribe -np 2 "$pm" "$@"; }
 
 make_small_corpus
-base="data=$PWD/corpus/manifest.json n_layer=2 n_head=2 n_embd=16 block_size=16 batch_size=4 eval_seqs=2 log_every=1
+# batch 1: the held-out split's 2 sequences are 2 evaluation batches, one per rank
+base="data=$PWD/corpus/manifest.json n_layer=2 n_head=2 n_embd=16 block_size=16 batch_size=1 eval_seqs=2 log_every=1
       warmup_steps=2 eval_fraction=0.3 moe_layers=0,1 n_experts=4 eval_every=4 checkpoint_every=4"
 
 # the largest relative difference of a field over the train lines of two runs
@@ -39,6 +40,24 @@ for k in 1 2; do
   done
 done
 
+# the evaluation, dealt out over the ranks batch by batch, gives one process's losses and counts
+python3 - one1/metrics.jsonl two1/metrics.jsonl > evals.log 2>&1 <<'PY' && ok "evaluation split over 2 ranks: $(cat evals.log)" || bad "evaluation: $(cat evals.log)"
+import json, sys
+ev = [[json.loads(l) for l in open(p) if '"type":"eval"' in l] for p in sys.argv[1:]]
+assert len(ev[0]) == len(ev[1]) == 2, [len(e) for e in ev]
+worst = se = 0
+for a, b in zip(*ev):
+    for d in a["domains"]:
+        x, y = a["domains"][d], b["domains"][d]
+        assert x["sequences"] == y["sequences"] == 2 and x["tokens"] == y["tokens"], (x, y)
+        worst = max(worst, abs(x["loss"] - y["loss"]) / x["loss"])
+        se = max(se, abs(x["loss_se"] - y["loss_se"]))  # a difference of sums: absolute
+    assert sum(map(sum, a["moe"][0]["counts"])) == sum(map(sum, b["moe"][0]["counts"]))
+assert worst <= 1e-5 and se <= 1e-6, (worst, se)
+print(f"both evaluations: losses within {worst:.1e} relative, standard errors within {se:.1e} nats, "
+      "the same tokens and routing counts")
+PY
+
 # every train line says what the all-reduce carried, and each rank's tokens per expert
 python3 - two1/metrics.jsonl <<'PY' && ok "metrics: all-reduce bytes and time, tokens per rank per expert summing to the step's" || bad "metrics: comm or rank_tokens"
 import json, sys
@@ -49,7 +68,7 @@ for l in open(sys.argv[1]):
     for layer in o["moe"]:
         rows = layer["rank_tokens"]
         assert len(rows) == 2 and all(len(r) == 4 for r in rows)
-        assert sum(map(sum, rows)) == 2 * 4 * 16  # 2 ranks x batch 4 x block 16, top-1
+        assert sum(map(sum, rows)) == 2 * 1 * 16  # 2 ranks x batch 1 x block 16, top-1
 PY
 [ "$(ls two1)" = "$(ls one1)" ] && ! ls two1 | grep -qv 'checkpoints\|config.json\|metrics.jsonl' \
   && ok "one run folder, written by rank 0: $(ls two1 | tr '\n' ' ')" || bad "run folder: $(ls two1)"

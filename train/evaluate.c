@@ -1,5 +1,6 @@
 #include "train/evaluate.h"
 
+#include "train/dist/dist.h"
 #include "train/util/files.h"
 
 #include <math.h>
@@ -14,16 +15,20 @@ static size_t target_bytes(const pm_tokenizer *tok, int32_t id) {
     return id == pm_tokenizer_eot(tok) ? 1 : len;
 }
 
+/* What a domain's evaluated sequences add up to (summed over ranks as doubles). */
+enum { SUM, SUM_TRAIN, SEQ_SUM, SEQ_SQ, TOKENS, BYTES, N_ACC };
+
 int pm_evaluate(pm_model *model, pm_dataset *data, int step, size_t seqs, const pm_eval_output *out,
                 double *mean_loss, char *err, size_t errlen) {
     const pm_config *c = pm_model_config(model);
     pm_backend *be = pm_model_backend(model);
     const pm_tokenizer *tok = pm_data_tokenizer(data);
     int D = pm_data_domains(data), B = c->batch_size, T = c->block_size, E = c->n_experts,
-        k = c->top_k, nm = pm_model_n_moe(model);
-    size_t n_tok = (size_t)B * T;
+        k = c->top_k, nm = pm_model_n_moe(model), rank = pm_dist_rank(), ranks = pm_dist_size();
+    size_t n_tok = (size_t)B * T, n_counts = (size_t)(nm ? nm : 1) * E * D;
     int32_t *inputs = malloc(n_tok * sizeof *inputs), *targets = malloc(n_tok * sizeof *targets);
-    long *counts = calloc((size_t)(nm ? nm : 1) * E * D, sizeof *counts);
+    /* counts, then the N_ACC sums of every domain: one buffer, one all-reduce */
+    double *counts = calloc(n_counts + (size_t)N_ACC * (D ? D : 1), sizeof *counts);
     int32_t *ids = malloc(sizeof *ids * (size_t)B * T * k);
     float *losses = malloc(sizeof *losses * (size_t)B * T);
     cJSON *o = cJSON_CreateObject(), *doms = cJSON_CreateObject();
@@ -40,28 +45,29 @@ int pm_evaluate(pm_model *model, pm_dataset *data, int step, size_t seqs, const 
     if (!rc && step >= 0) printf("eval step %d:", step);
     else if (!rc) printf("eval (step unknown):");
     fflush(stdout); /* shows that an evaluation is under way */
+    /* the batches of a domain are dealt out to the ranks in turn */
     for (int d = 0; d < D && !rc; d++) {
         size_t avail = pm_data_eval_count(data, d), n = avail < seqs ? avail : seqs;
-        double sum = 0, sum_train = 0, seq_sum = 0, seq_sq = 0; /* sequence means, for the standard error */
-        size_t tokens = 0, bytes = 0;
-        for (size_t s0 = 0; s0 < n && !rc; s0 += (size_t)B) {
+        double *acc = counts + n_counts + (size_t)d * N_ACC;
+        for (size_t s0 = 0, batch = 0; s0 < n && !rc; s0 += (size_t)B, batch++) {
             if (out->cancel && *out->cancel) rc = 1; /* a signal: the trainer checkpoints and exits */
             if (rc) break;
+            if (batch % (size_t)ranks != (size_t)rank) continue;
             int b = (int)(n - s0 < (size_t)B ? n - s0 : (size_t)B);
             for (int i = 0; i < b; i++)
                 pm_data_eval_sequence(data, d, s0 + i, n, inputs + (size_t)i * T, targets + (size_t)i * T);
             if (pm_model_forward(model, inputs, targets, b, T, -1, NULL) != PM_OK) break;
             pm_model_token_losses(model, losses, b, T);
             for (int i = 0; i < b * T; i++) {
-                sum += losses[i];
-                bytes += target_bytes(tok, targets[i]);
+                acc[SUM] += losses[i];
+                acc[BYTES] += (double)target_bytes(tok, targets[i]);
             }
-            for (int i = 0; i < b; i++) {
-                double mean = 0;
-                for (int j = 0; j < T; j++) mean += losses[i * T + j] / T;
-                seq_sum += mean, seq_sq += mean * mean;
+            for (int i = 0; i < b; i++) { /* sequence means, for the standard error */
+                double m = 0;
+                for (int j = 0; j < T; j++) m += losses[i * T + j] / T;
+                acc[SEQ_SUM] += m, acc[SEQ_SQ] += m * m;
             }
-            tokens += (size_t)b * T;
+            acc[TOKENS] += (double)b * T;
             for (int l = 0; l < nm; l++) {
                 pm_model_expert_ids(model, l, ids, b, T);
                 for (int i = 0; i < b * T * k; i++) counts[((size_t)l * E + ids[i]) * D + d]++;
@@ -72,31 +78,38 @@ int pm_evaluate(pm_model *model, pm_dataset *data, int step, size_t seqs, const 
             pm_model_set_eval_routing(model, c->eval_router_mode);
             if (f != PM_OK) break;
             pm_model_token_losses(model, losses, b, T);
-            for (int i = 0; i < b * T; i++) sum_train += losses[i];
+            for (int i = 0; i < b * T; i++) acc[SUM_TRAIN] += losses[i];
         }
-        if (rc) break;
-        double loss = tokens ? sum / tokens : 0;
+    }
+    if (!rc && pm_failed(be)) {
+        snprintf(err, errlen, "%s", pm_error(be));
+        rc = -1;
+    }
+    if (!rc && ranks > 1 && pm_dist_sum_doubles(counts, n_counts + (size_t)N_ACC * D, err, errlen)) rc = -1;
+    for (int d = 0; d < D && !rc; d++) {
+        const double *acc = counts + n_counts + (size_t)d * N_ACC;
+        double tokens = acc[TOKENS], bytes = acc[BYTES], loss = tokens ? acc[SUM] / tokens : 0;
         /* tokens of a sequence are not independent, sequences nearly are: the standard error of
          * the loss is the one of the sequence means */
-        double seqs = (double)tokens / T, var = seqs > 1 ? (seq_sq - seq_sum * seq_sum / seqs) / (seqs - 1) : 0;
-        double se = seqs > 1 ? sqrt(fmax(var, 0) / seqs) : 0;
+        double n = tokens / T, var = n > 1 ? (acc[SEQ_SQ] - acc[SEQ_SUM] * acc[SEQ_SUM] / n) / (n - 1) : 0;
+        double se = n > 1 ? sqrt(fmax(var, 0) / n) : 0;
         mean += loss / D;
         cJSON *x = cJSON_AddObjectToObject(doms, pm_data_domain_name(data, d));
         cJSON_AddNumberToObject(x, "loss", loss);
         cJSON_AddNumberToObject(x, "loss_se", se);
-        cJSON_AddNumberToObject(x, "sequences", seqs);
-        if (both) cJSON_AddNumberToObject(x, "loss_train_routing", tokens ? sum_train / tokens : 0);
+        cJSON_AddNumberToObject(x, "sequences", n);
+        if (both) cJSON_AddNumberToObject(x, "loss_train_routing", tokens ? acc[SUM_TRAIN] / tokens : 0);
         cJSON_AddNumberToObject(x, "ppl", exp(loss));
-        cJSON_AddNumberToObject(x, "tokens", (double)tokens);
-        cJSON_AddNumberToObject(x, "bytes", (double)bytes);
-        cJSON_AddNumberToObject(x, "bits_per_byte", bytes ? sum / bytes / log(2.0) : 0);
+        cJSON_AddNumberToObject(x, "tokens", tokens);
+        cJSON_AddNumberToObject(x, "bytes", bytes);
+        cJSON_AddNumberToObject(x, "bits_per_byte", bytes ? acc[SUM] / bytes / log(2.0) : 0);
         cJSON_AddNumberToObject(x, "unigram_loss", pm_data_unigram_loss(data, d));
         cJSON_AddNumberToObject(x, "ngram_loss", pm_data_ngram_loss(data, d));
         cJSON_AddNumberToObject(x, "byte_ngram_loss", pm_data_byte_ngram_loss(data, d));
         printf(" %s %.4f +- %.4f (%.3f bits/byte", pm_data_domain_name(data, d), loss, se,
-               bytes ? sum / bytes / log(2.0) : 0);
+               bytes ? acc[SUM] / bytes / log(2.0) : 0);
         if (both) printf("; %s routing %.4f", c->router_mode == PM_ROUTE_DENSE ? "dense" : "top-k",
-                         tokens ? sum_train / tokens : 0);
+                         tokens ? acc[SUM_TRAIN] / tokens : 0);
         printf(")");
     }
     if (rc >= 0) printf(rc ? " interrupted\n" : "\n");
@@ -114,10 +127,6 @@ int pm_evaluate(pm_model *model, pm_dataset *data, int step, size_t seqs, const 
             cJSON_AddItemToArray(rows, row);
         }
         cJSON_AddItemToArray(layers, x);
-    }
-    if (!rc && pm_failed(be)) {
-        snprintf(err, errlen, "%s", pm_error(be));
-        rc = -1;
     }
     if (mean_loss) *mean_loss = mean;
     if (!rc && out->fd >= 0) rc = pm_append_json_line(out->fd, out->path, o, err, errlen);
