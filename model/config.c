@@ -49,6 +49,8 @@ static const field fields[] = {
     FIELD(init_std, F_FLOAT, 0, 10, "std of the normal weight init"),
     FIELD(batch_size, F_INT, 1, 1 << 20, "sequences per micro-batch"),
     FIELD(grad_accum, F_INT, 1, 1 << 16, "micro-batches per optimiser step"),
+    FIELD(expert_parallel, F_INT, 1, 1024, "ranks that share out every MoE layer's experts under mpirun (-np must "
+                                           "equal it; 1: every rank holds every expert, data parallel)"),
     FIELD(steps, F_INT, 1, 1 << 30, "optimiser steps"),
     FIELD(warmup_steps, F_INT, 0, 1 << 30, "linear warmup steps"),
     FIELD(lr_cycles, F_INT, 1, 1 << 20, "cosine schedule cycles: 1 decays once, N restarts N-1 times (each cycle "
@@ -78,7 +80,7 @@ void pm_config_defaults(pm_config *c) {
     *c = (pm_config){.n_layer = 4, .n_head = 4, .n_embd = 128, .block_size = 128,
                      .vocab_size = 257, .n_experts = 8, .top_k = 1, .noise_anneal = 0.5f,
                      .lb_coef = 0.01f, .z_coef = 0.001f, .init_std = 0.02f, .batch_size = 12,
-                     .grad_accum = 1, .steps = 1000, .warmup_steps = 50, .lr = 2e-3f,
+                     .grad_accum = 1, .expert_parallel = 1, .steps = 1000, .warmup_steps = 50, .lr = 2e-3f,
                      .min_lr_frac = 0.1f, .weight_decay = 0.1f, .grad_clip = 1.0f,
                      .beta1 = 0.9f, .beta2 = 0.95f, .eval_every = 100, .eval_seqs = 32,
                      .log_every = 10, .natural_mix = 0, .eval_fraction = 0.1f, .seed = 1337,
@@ -293,6 +295,11 @@ int pm_config_validate(const pm_config *c, char *err, size_t errlen) {
     }
     if (c->lora_rank && !pm_config_n_moe(c)) {
         snprintf(err, errlen, "lora_rank %d: adapters are experts, and moe_layers names no layer", c->lora_rank);
+        return -1;
+    }
+    if (c->expert_parallel > 1 && (!pm_config_n_moe(c) || c->n_experts % c->expert_parallel || c->lora_rank)) {
+        snprintf(err, errlen, "expert_parallel %d shares out MoE layers' full experts: it needs moe_layers, n_experts "
+                              "(%d) a multiple of it, and lora_rank 0", c->expert_parallel, c->n_experts);
         return -1;
     }
     if (c->expert_width && c->lora_rank) {

@@ -32,6 +32,7 @@ typedef struct {
     float init_std;
     /* training */
     int batch_size, grad_accum, steps, warmup_steps;
+    int expert_parallel; /* ranks the experts are shared out over (train/expert_parallel.h) */
     int lr_cycles;                 /* cosine cycles (restarts), each with its own warmup */
     float lr, min_lr_frac, weight_decay, grad_clip, beta1, beta2;
     int eval_every, eval_seqs, final_eval_seqs, log_every, checkpoint_every, keep_checkpoints;

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "backends/backend.h"
+#include "model/expert_parallel.h"
 
 /* ---- LoRA adapters: out += scale * (in A_g) B_g over the rows of each group g ---- */
 
@@ -96,11 +97,15 @@ typedef struct {
     pm_mlp_acts experts;                    /* over the permuted rows, [N k, H] */
     pm_ref base_fch;                        /* LoRA: the base c_fc of the tokens, [N, 4C] */
     pm_ref u_fc, u_proj;                    /* LoRA: scale * rows x A, [N k, r] each */
+    /* expert parallel: the rows received for the local experts, in expert order, before and
+     * after them ([R N k, C] each; experts.* then span R N k rows), and their offsets [E/R + 1] */
+    pm_ref xr, yr, ep_offsets;
 } pm_moe_acts;
 
 typedef struct {
     pm_ref dyp, dgates, dfch, dxp, drlogits; /* as yp, gates, experts.fch, xp, rlogits */
     pm_ref dbase, du;                        /* LoRA: as base_fch, u_fc */
+    pm_ref dyr, dxr;                         /* expert parallel: as yr, xr (dfch then spans their rows) */
 } pm_moe_scratch;
 
 typedef struct {
@@ -109,6 +114,8 @@ typedef struct {
     int capacity;     /* assignments an expert keeps; 0: dropless */
     int rank;         /* 0: full experts; r: LoRA experts of rank r */
     float lora_scale; /* alpha / r */
+    pm_expert_parallel *ep; /* NULL, or this rank holds E/R of the experts ... */
+    int layer;              /* ... and this is MoE layer `layer` (0-based among MoE layers) */
 } pm_moe_shape;
 
 /* With noise_std > 0 the router logits get noise of that std from stream noise_seed. */

@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "backends/pm_rng.h"
 #include "model/layers.h"
@@ -69,6 +70,14 @@ struct pm_model {
     int n_moe;
     pm_moe_report reports[PM_MAX_LAYERS];
     int last_B, last_T, last_has_targets, last_step;
+    /* expert parallel: the experts of every MoE layer this model holds, the exchange of rows,
+     * and the whole model's table (NULL: this model is whole) */
+    int expert_first, expert_count;
+    pm_expert_parallel *ep;
+    pm_tensor *global;
+    int n_global;
+    size_t n_global_params, n_global_trainable;
+    pm_buf *dyr, *dxr;             /* expert parallel backward scratch */
 };
 
 /* ---- parameter layout ---- */
@@ -90,7 +99,8 @@ static pm_ref add(pm_model *m, const char *name, const char *expert_of, pm_part 
     }
     pm_tensor *t = &m->tensors[m->n_tensors++];
     *t = (pm_tensor){.offset = at.off, .size = size, .ndim = d1 ? 2 : 1, .shape = {d0, d1},
-                     .part = part, .init = init, .decay = decay, .frozen = frozen};
+                     .part = part, .init = init, .decay = decay, .frozen = frozen, .expert = -1,
+                     .global_offset = at.off};
     snprintf(t->name, sizeof t->name, "%s", name);
     snprintf(t->expert_of, sizeof t->expert_of, "%s", expert_of);
     return at;
@@ -106,16 +116,17 @@ static pm_ref add_block(pm_model *m, int l, const char *suffix, pm_part part, pm
 
 static int expert_hidden(const pm_config *c) { return c->expert_width ? c->expert_width : 4 * c->n_embd; }
 
-/* Tensor `suffix` of every expert of block l, adjacent in their group so that the grouped
- * GEMM finds expert e's at e times the size from expert 0's (the returned ref). */
+/* Tensor `suffix` of every expert the model holds of block l, adjacent in their group so that
+ * the grouped GEMM finds the i-th's at i times the size from the first's (the returned ref). */
 static pm_ref add_per_expert(pm_model *m, int l, const char *suffix, const char *expert_of, pm_part part,
                              pm_init init, int d0, int d1) {
     char name[96];
     pm_ref first = {0};
-    for (int e = 0; e < m->cfg.n_experts; e++) {
+    for (int e = m->expert_first; e < m->expert_first + m->expert_count; e++) {
         snprintf(name, sizeof name, "transformer.h.%d.mlp.experts.%d.%s", l, e, suffix);
         pm_ref r = add(m, name, expert_of, part, init, d0, d1);
-        if (e == 0) first = r;
+        if (m->placing) m->tensors[m->n_tensors - 1].expert = e;
+        if (e == m->expert_first) first = r;
     }
     return first;
 }
@@ -241,6 +252,33 @@ static pm_ref grad_or_sink(const pm_model *m, pm_ref g, int slot, size_t size) {
     return pm_has_grad(g) ? g : pm_at(m->sink, (size_t)slot * size);
 }
 
+/* Expert parallel: the whole model's layout, and where each of this model's tensors sits in it
+ * (both tables are in buffer order and this one's tensors are a subsequence of the whole's). */
+static int build_global_layout(pm_model *m) {
+    pm_model *whole = calloc(1, sizeof *whole);
+    int rc = -1;
+    if (whole) {
+        whole->cfg = m->cfg;
+        whole->frozen_parts = m->frozen_parts;
+        whole->expert_count = m->cfg.n_experts;
+        rc = build_layout(whole);
+    }
+    if (!rc && !(m->global = malloc(sizeof *m->global * (size_t)whole->n_tensors))) rc = -1;
+    if (!rc) {
+        memcpy(m->global, whole->tensors, sizeof *m->global * (size_t)whole->n_tensors);
+        m->n_global = whole->n_tensors;
+        m->n_global_params = whole->n_params;
+        m->n_global_trainable = whole->n_trainable;
+    }
+    for (int i = 0, j = 0; !rc && i < m->n_tensors; i++, j++) {
+        while (j < m->n_global && strcmp(m->global[j].name, m->tensors[i].name)) j++;
+        if (j == m->n_global) rc = -1;
+        else m->tensors[i].global_offset = m->global[j].offset;
+    }
+    free(whole);
+    return rc;
+}
+
 /* Initialises the parameters one tensor at a time through a host buffer the size of the
  * largest tensor, so the host never holds a second copy of the whole model. */
 static int init_params(pm_model *m) {
@@ -258,7 +296,7 @@ static int init_params(pm_model *m) {
             case PM_INIT_ONES: p[j] = 1.0f; break;
             case PM_INIT_ZEROS: p[j] = 0.0f; break;
             case PM_INIT_NORMAL:
-            case PM_INIT_RESIDUAL: p[j] = scale * pm_normal(m->cfg.seed, (uint32_t)(t->offset + j));
+            case PM_INIT_RESIDUAL: p[j] = scale * pm_normal(m->cfg.seed, (uint32_t)(t->global_offset + j));
             }
         }
         pm_upload(m->be, m->params, p, t->offset * sizeof *p, t->size * sizeof *p);
@@ -277,6 +315,8 @@ static void alloc_acts(pm_model *m) {
     const pm_config *c = &m->cfg;
     size_t N = (size_t)m->B * m->T, C = (size_t)c->n_embd, E = (size_t)c->n_experts,
            k = (size_t)m->k_max, NH = (size_t)c->n_head, T = (size_t)m->T, r = (size_t)c->lora_rank;
+    /* the rows the experts run over: this rank's, or under expert parallelism every rank's */
+    size_t expert_rows = m->ep ? pm_ep_max_rows(m->ep) : N * k;
     m->tokens = alloc_f(m, N);
     m->targets = alloc_f(m, N);
     m->encoded = alloc_f(m, N * C);
@@ -311,12 +351,17 @@ static void alloc_acts(pm_model *m) {
         x->slots = alloc_r(m, N * k);
         x->xp = alloc_r(m, N * k * C);
         x->yp = alloc_r(m, N * k * C);
-        x->experts.fch = alloc_r(m, N * k * (size_t)expert_hidden(c));
-        x->experts.fch_gelu = alloc_r(m, N * k * (size_t)expert_hidden(c));
+        x->experts.fch = alloc_r(m, expert_rows * (size_t)expert_hidden(c));
+        x->experts.fch_gelu = alloc_r(m, expert_rows * (size_t)expert_hidden(c));
         if (r) {
             x->base_fch = alloc_r(m, N * 4 * C);
             x->u_fc = alloc_r(m, N * k * r);
             x->u_proj = alloc_r(m, N * k * r);
+        }
+        if (m->ep) {
+            x->xr = alloc_r(m, expert_rows * C);
+            x->yr = alloc_r(m, expert_rows * C);
+            x->ep_offsets = alloc_r(m, (size_t)m->expert_count + 1);
         }
     }
     size_t rows = N * (pm_config_n_moe(c) ? k : 1);
@@ -330,7 +375,12 @@ static void alloc_acts(pm_model *m) {
     m->dqkv = alloc_f(m, N * 3 * C);
     m->datt = alloc_f(m, (size_t)m->B * NH * T * T);
     m->datty = alloc_f(m, N * C);
-    m->dfch = alloc_f(m, rows * 4 * C);
+    size_t ep_hidden = m->ep ? expert_rows * (size_t)expert_hidden(c) : 0;
+    m->dfch = alloc_f(m, rows * 4 * C > ep_hidden ? rows * 4 * C : ep_hidden);
+    if (m->ep) {
+        m->dyr = alloc_f(m, expert_rows * C);
+        m->dxr = alloc_f(m, expert_rows * C);
+    }
     m->dxp = alloc_f(m, rows * C);
     m->dyp = alloc_f(m, rows * C);
     m->dgates = alloc_f(m, N * k);
@@ -349,7 +399,7 @@ static void free_bufs(pm_model *m) {
                          &m->encoded, &m->lnf, &m->lnf_mean, &m->lnf_rstd, &m->logits,
                          &m->losses, &m->dres, &m->dln, &m->dqkv, &m->datt, &m->datty,
                          &m->dfch, &m->dxp, &m->dyp, &m->dgates, &m->drlogits, &m->norm,
-                         &m->dbase, &m->du, &m->sink, &m->expert_sq, &m->all_rows};
+                         &m->dbase, &m->du, &m->sink, &m->expert_sq, &m->all_rows, &m->dyr, &m->dxr};
     for (size_t i = 0; i < sizeof groups / sizeof groups[0]; i++) {
         pm_free(m->be, *groups[i]);
         *groups[i] = NULL;
@@ -373,6 +423,7 @@ int pm_model_check(const pm_config *cfg, char *err, size_t errlen) {
         return -1;
     }
     m->cfg = *cfg;
+    m->expert_count = cfg->n_experts;
     int rc = build_layout(m);
     size_t n_params = m->n_params;
     if (rc) snprintf(err, errlen, "the model would have %d tensors, more than the %d it can hold: fewer layers or "
@@ -393,10 +444,16 @@ int pm_model_check(const pm_config *cfg, char *err, size_t errlen) {
     return rc;
 }
 
-pm_model *pm_model_create_frozen(pm_backend *be, const pm_config *cfg, unsigned frozen_parts,
-                                 int B, int T, char *err, size_t errlen) {
+pm_model *pm_model_create_expert_parallel(pm_backend *be, const pm_config *cfg, unsigned frozen_parts,
+                                          const pm_expert_exchange *ex, int B, int T, char *err, size_t errlen) {
     if (T > cfg->block_size) {
         snprintf(err, errlen, "sequence length %d exceeds block_size %d", T, cfg->block_size);
+        return NULL;
+    }
+    if (ex && (ex->ranks < 1 || cfg->n_experts % ex->ranks || cfg->lora_rank || !pm_config_n_moe(cfg))) {
+        snprintf(err, errlen, "expert parallel over %d ranks needs MoE layers of full experts, n_experts (%d) a "
+                              "multiple of the ranks%s", ex->ranks, cfg->n_experts,
+                 cfg->lora_rank ? "; LoRA experts are not split over ranks" : "");
         return NULL;
     }
     pm_model *m = calloc(1, sizeof *m);
@@ -417,9 +474,17 @@ pm_model *pm_model_create_frozen(pm_backend *be, const pm_config *cfg, unsigned 
     m->last_k = cfg->top_k;
     for (int l = 0; l < cfg->n_layer; l++)
         if (cfg->moe_layers[l]) m->moe_index[m->n_moe++] = l;
+    m->expert_count = ex ? cfg->n_experts / ex->ranks : cfg->n_experts;
+    m->expert_first = ex ? ex->rank * m->expert_count : 0;
     if (build_layout(m)) {
         snprintf(err, errlen, "too many tensors (%d > %d): fewer layers or experts", m->n_tensors, PM_MAX_TENSORS);
         free(m);
+        return NULL;
+    }
+    if (ex && (build_global_layout(m) ||
+               !(m->ep = pm_ep_create(ex, cfg->n_experts, m->n_moe, (size_t)B * T * m->k_max, cfg->n_embd)))) {
+        snprintf(err, errlen, "out of host memory");
+        pm_model_free(m);
         return NULL;
     }
     /* gradients and moments of the trainable groups only (at least one float: no empty buffers) */
@@ -464,10 +529,17 @@ pm_model *pm_model_create(pm_backend *be, const pm_config *cfg, int B, int T, ch
     return pm_model_create_frozen(be, cfg, 0, B, T, err, errlen);
 }
 
+pm_model *pm_model_create_frozen(pm_backend *be, const pm_config *cfg, unsigned frozen_parts,
+                                 int B, int T, char *err, size_t errlen) {
+    return pm_model_create_expert_parallel(be, cfg, frozen_parts, NULL, B, T, err, errlen);
+}
+
 void pm_model_free(pm_model *m) {
     if (!m) return;
     free_bufs(m);
     for (int i = 0; i < m->n_moe; i++) free(m->reports[i].stats);
+    pm_ep_free(m->ep);
+    free(m->global);
     free(m);
 }
 
@@ -478,6 +550,7 @@ size_t pm_model_num_trainable(const pm_model *m) { return m->n_trainable; }
 void pm_model_set_eval_routing(pm_model *m, int mode) { m->eval_routing = mode; }
 int pm_model_last_k(const pm_model *m) { return m->last_k; }
 int pm_model_n_moe(const pm_model *m) { return m->n_moe; }
+int pm_model_expert_parallel(const pm_model *m) { return m->ep != NULL; }
 int pm_model_moe_layer(const pm_model *m, int i) { return m->moe_index[i]; }
 const pm_moe_report *pm_model_moe_report(const pm_model *m, int i) { return &m->reports[i]; }
 
@@ -486,12 +559,20 @@ int pm_model_tensors(const pm_model *m, const pm_tensor **tensors) {
     return m->n_tensors;
 }
 
+int pm_model_global_tensors(const pm_model *m, const pm_tensor **tensors, size_t *n_params, size_t *n_trainable) {
+    *tensors = m->global ? m->global : m->tensors;
+    *n_params = m->global ? m->n_global_params : m->n_params;
+    *n_trainable = m->global ? m->n_global_trainable : m->n_trainable;
+    return m->global ? m->n_global : m->n_tensors;
+}
+
 size_t pm_model_active_params(const pm_model *m) {
-    size_t shared = 0, experts = 0;
-    for (int i = 0; i < m->n_tensors; i++) {
-        const pm_tensor *t = &m->tensors[i];
-        if (t->part == PM_PART_EXPERTS || t->part == PM_PART_ADAPTERS) experts += t->size;
-        else shared += t->size;
+    const pm_tensor *ts;
+    size_t shared = 0, experts = 0, n_params, n_trainable;
+    int n = pm_model_global_tensors(m, &ts, &n_params, &n_trainable); /* every expert, held here or not */
+    for (int i = 0; i < n; i++) {
+        if (ts[i].part == PM_PART_EXPERTS || ts[i].part == PM_PART_ADAPTERS) experts += ts[i].size;
+        else shared += ts[i].size;
     }
     /* every expert is the same size, so top_k of E is exact */
     return shared + experts * (size_t)m->cfg.top_k / (size_t)m->cfg.n_experts;
@@ -524,11 +605,19 @@ static float noise_std(const pm_config *c, int step) {
 
 static float lora_scale(const pm_config *c) { return c->lora_rank ? c->lora_alpha / (float)c->lora_rank : 0.0f; }
 
-/* k: experts per token in this pass (top_k, or n_experts when dense). */
-static pm_moe_shape moe_shape(const pm_config *c, int N, int k) {
+/* k: experts per token in this pass (top_k, or n_experts when dense); moe: the MoE layer's index. */
+static pm_moe_shape moe_shape(const pm_model *m, int N, int k, int moe) {
+    const pm_config *c = &m->cfg;
     int capacity = c->capacity_factor <= 0 ? 0 : (int)ceil(c->capacity_factor * (double)N * k / c->n_experts);
     return (pm_moe_shape){.N = N, .C = c->n_embd, .E = c->n_experts, .k = k, .H = expert_hidden(c), .capacity = capacity,
-                          .rank = c->lora_rank, .lora_scale = lora_scale(c)};
+                          .rank = c->lora_rank, .lora_scale = lora_scale(c), .ep = m->ep, .layer = moe};
+}
+
+/* The MoE layer index of transformer block l. */
+static int moe_of(const pm_model *m, int l) {
+    for (int i = 0; i < m->n_moe; i++)
+        if (m->moe_index[i] == l) return i;
+    return -1;
 }
 
 /* The shape of c_attn's adapters for N rows (one group: every row). */
@@ -548,7 +637,7 @@ static void mlp_fwd(pm_model *m, int l, int N, int step) {
         pm_mlp_fwd(m->be, a->mlp_out, a->ln2, &w->mlp, &a->mlp, N, c->n_embd, 4 * c->n_embd);
         return;
     }
-    pm_moe_shape d = moe_shape(c, N, m->last_k);
+    pm_moe_shape d = moe_shape(m, N, m->last_k, moe_of(m, l));
     uint32_t seed = pm_hash32(c->seed ^ pm_hash32((uint32_t)step * 64u + (uint32_t)l));
     pm_moe_fwd(m->be, &d, a->mlp_out, a->ln2, &w->moe, &a->moe, noise_std(c, step), seed);
 }
@@ -603,7 +692,7 @@ int pm_model_forward(pm_model *m, const int32_t *tokens, const int32_t *targets,
                     (2 * (size_t)c->n_experts + 2) * sizeof(float));
         pm_router_summarise(r->stats, N, c->n_experts, m->last_k, &r->summary, NULL, NULL);
         /* the plan keeps each expert's first `capacity` assignments */
-        r->capacity = moe_shape(c, N, m->last_k).capacity;
+        r->capacity = moe_shape(m, N, m->last_k, i).capacity;
         r->dropped = 0;
         for (int e = 0; r->capacity && e < c->n_experts; e++)
             r->dropped += fmax(0.0, r->stats[e] - r->capacity);
@@ -705,8 +794,9 @@ static void mlp_bwd(pm_model *m, int l, int N, float scale) {
                    C, 4 * C);
         return;
     }
-    pm_moe_shape d = moe_shape(c, N, m->last_k);
-    pm_moe_scratch s = {R(m->dyp), R(m->dgates), R(m->dfch), R(m->dxp), R(m->drlogits), R(m->dbase), R(m->du)};
+    pm_moe_shape d = moe_shape(m, N, m->last_k, moe_of(m, l));
+    pm_moe_scratch s = {R(m->dyp), R(m->dgates), R(m->dfch), R(m->dxp), R(m->drlogits), R(m->dbase), R(m->du),
+                        R(m->dyr), R(m->dxr)};
     pm_moe_bwd(m->be, &d, R(m->dln), R(m->dres), a->ln2, &w->moe, &g->moe, &a->moe, &s,
                c->lb_coef * scale, c->z_coef * scale, c->entropy_coef * scale);
 }

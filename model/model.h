@@ -20,6 +20,7 @@
 
 #include "backends/backend.h"
 #include "model/config.h"
+#include "model/expert_parallel.h"
 #include "model/router_losses.h"
 
 #define PM_MAX_TENSORS 4096
@@ -55,6 +56,9 @@ typedef struct {
     int decay;             /* AdamW's weight decay applies (the matrices, as GPT-2 trains) */
     int frozen;            /* the optimiser leaves it as it is */
     char expert_of[96];    /* an expert's tensor: the dense MLP tensor it is a copy of, else "" */
+    int expert;            /* an expert's tensor (full or LoRA): its expert, else -1 */
+    size_t global_offset;  /* its offset in the whole model's layout (every expert), where its random init is
+                            * drawn from and where checkpoints keep its moments; = offset unless expert parallel */
 } pm_tensor;
 
 /* Per-MoE-layer results of the last forward pass (host copies). */
@@ -79,16 +83,29 @@ pm_model *pm_model_create(pm_backend *be, const pm_config *cfg, int B, int T, ch
 /* The same with the parts in `frozen_parts` (PM_PART_BIT(...) | ...) frozen. */
 pm_model *pm_model_create_frozen(pm_backend *be, const pm_config *cfg, unsigned frozen_parts,
                                  int B, int T, char *err, size_t errlen);
+/* Expert parallel: the same holding only this rank's ex->ranks-th share of every MoE layer's
+ * experts (full experts; ex->ranks divides n_experts), which exchanges rows with the other ranks
+ * through ex in every forward and backward, so every rank must run them together. ex is copied. */
+pm_model *pm_model_create_expert_parallel(pm_backend *be, const pm_config *cfg, unsigned frozen_parts,
+                                          const pm_expert_exchange *ex, int B, int T, char *err, size_t errlen);
 void pm_model_free(pm_model *m);
+/* 1 for an expert-parallel model: every forward and backward is a collective of the ranks. */
+int pm_model_expert_parallel(const pm_model *m);
 
 const pm_config *pm_model_config(const pm_model *m);
 pm_backend *pm_model_backend(const pm_model *m);
+/* Parameters this model holds (an expert-parallel one: its share; pm_model_global_tensors: the whole). */
 size_t pm_model_num_params(const pm_model *m);
 /* Parameters the optimiser updates (the length of the gradients and of each AdamW moment). */
 size_t pm_model_num_trainable(const pm_model *m);
-/* Parameters a token actually uses: everything but the experts, and top_k of E experts. */
+/* Parameters a token actually uses: everything but the experts, and top_k of E experts (of the
+ * whole model, under expert parallelism too). */
 size_t pm_model_active_params(const pm_model *m);
 int pm_model_tensors(const pm_model *m, const pm_tensor **tensors);
+/* The whole model's table, every expert in it, in its own layout (offsets, n_params, and the
+ * trainable ones leading, n_trainable): what a checkpoint holds. The model's own table unless it
+ * is expert parallel. */
+int pm_model_global_tensors(const pm_model *m, const pm_tensor **tensors, size_t *n_params, size_t *n_trainable);
 
 /* Host copies of all parameters, and writing them back (both n_params floats). */
 int pm_model_get_params(pm_model *m, float *dst);

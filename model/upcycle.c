@@ -54,7 +54,7 @@ int pm_upcycle(const pm_tensor *dense_t, int n_dense, const float *dense,
         }
         for (size_t j = 0; j < t->size; j++) {
             float noise = expert && noise_std > 0
-                              ? noise_std * pm_normal(seed, (uint32_t)(t->offset + j))
+                              ? noise_std * pm_normal(seed, (uint32_t)(t->global_offset + j))
                               : 0.0f;
             dst[j] = dense[s->offset + (narrow ? (size_t)narrow_source(t, s, j) : j)] + noise;
         }

@@ -1,6 +1,6 @@
 /* Upcycling: an MoE model's parameters from a dense model's. Every tensor is copied by name;
  * an expert's tensor (part PM_PART_EXPERTS) becomes a copy of the dense MLP tensor it stands
- * for (its expert_of) plus N(0, noise_std), drawn from (seed, its offset); the router starts at
+ * for (its expert_of) plus N(0, noise_std), drawn from (seed, its global_offset); the router starts at
  * zero. LoRA adapters (PM_PART_ADAPTERS) keep the values `moe` holds on entry (the MoE model's
  * fresh initialisation, B = 0), and their layer's dense MLP is copied by name. The position
  * embedding may come from a model with more positions: its first rows are taken. Narrower experts (expert_width) take a slice of the dense MLP's hidden units each,

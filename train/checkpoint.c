@@ -151,23 +151,30 @@ static int save_hf_config(const char *dir, const pm_config *c, const pm_tokenize
     return rc;
 }
 
-/* A slab of the model as a safetensors source, read from the device window by window. */
+/* A slab of the whole model as a safetensors source: read from the device window by window, or
+ * from a gathered host image. */
 typedef struct {
     pm_model *m;
+    const pm_checkpoint_image *img;
     pm_model_slab slab;
 } slab_source;
 
 static int fill_from_slab(void *ctx, size_t offset, float *dst, size_t count) {
     slab_source *s = ctx;
-    return pm_model_read_slab(s->m, s->slab, offset, dst, count) == PM_OK ? 0 : -1;
+    if (!s->img) return pm_model_read_slab(s->m, s->slab, offset, dst, count) == PM_OK ? 0 : -1;
+    const float *src = s->slab == PM_SLAB_PARAMS ? s->img->params : s->slab == PM_SLAB_ADAM_M ? s->img->m : s->img->v;
+    memcpy(dst, src + offset, count * sizeof *dst);
+    return 0;
 }
 
-static int save_model(const char *dir, pm_model *m, const pm_tokenizer *tok, char *err, size_t errlen) {
+static int save_model(const char *dir, pm_model *m, const pm_checkpoint_image *img, const pm_tokenizer *tok,
+                      char *err, size_t errlen) {
     const pm_tensor *ts;
-    int n = pm_model_tensors(m, &ts);
+    size_t n_params, n_trainable;
+    int n = pm_model_global_tensors(m, &ts, &n_params, &n_trainable);
     pm_st_tensor *st = malloc(sizeof *st * (size_t)n);
     if (!st) return pm_errorf(err, errlen, "out of host memory");
-    slab_source params = {m, PM_SLAB_PARAMS};
+    slab_source params = {m, img, PM_SLAB_PARAMS};
     for (int i = 0; i < n; i++)
         st[i] = (pm_st_tensor){ts[i].name, ts[i].ndim, {ts[i].shape[0], ts[i].shape[1]}, fill_from_slab, &params,
                                ts[i].offset};
@@ -181,8 +188,12 @@ static int save_model(const char *dir, pm_model *m, const pm_tokenizer *tok, cha
     return rc;
 }
 
-static int save_optimizer(const char *dir, pm_model *m, const pm_train_state *s, char *err, size_t errlen) {
-    int n = (int)pm_model_num_trainable(m); /* frozen tensors have no moments */
+static int save_optimizer(const char *dir, pm_model *m, const pm_checkpoint_image *img, const pm_train_state *s,
+                          char *err, size_t errlen) {
+    const pm_tensor *ts;
+    size_t n_params, n_trainable;
+    pm_model_global_tensors(m, &ts, &n_params, &n_trainable);
+    int n = (int)n_trainable; /* frozen tensors have no moments */
     char step[32], data[PM_DATA_STATE_LEN * 24] = "", streak[32], collapsed[32], pending[8],
         bytes[32], path[PATH_LEN];
     snprintf(step, sizeof step, "%d", s->step);
@@ -199,14 +210,19 @@ static int save_optimizer(const char *dir, pm_model *m, const pm_train_state *s,
     const char *meta[] = {"step", step, "data_state", data, "collapse_streak", streak,
                           "collapsed_at", collapsed, "pending_eval", pending, "metrics_bytes", bytes,
                           "best_step", best_step, "best_loss", best_loss};
-    slab_source ms = {m, PM_SLAB_ADAM_M}, vs = {m, PM_SLAB_ADAM_V};
+    slab_source ms = {m, img, PM_SLAB_ADAM_M}, vs = {m, img, PM_SLAB_ADAM_V};
     pm_st_tensor t[2] = {{"adamw.m", 1, {n, 0}, fill_from_slab, &ms, 0}, {"adamw.v", 1, {n, 0}, fill_from_slab, &vs, 0}};
     if (path_join(path, dir, "optimizer.safetensors")) return -1;
     return pm_st_write(path, t, 2, meta, 8, err, errlen);
 }
 
-int pm_checkpoint_save(const char *run_dir, pm_model *m, const pm_tokenizer *tok, const pm_train_state *st,
-                       char *err, size_t errlen) {
+int pm_checkpoint_save(const char *run_dir, pm_model *m, const pm_checkpoint_image *img, const pm_tokenizer *tok,
+                       const pm_train_state *st, char *err, size_t errlen) {
+    const pm_tensor *ts, *whole;
+    size_t n_params, n_trainable;
+    pm_model_global_tensors(m, &whole, &n_params, &n_trainable);
+    if (pm_model_tensors(m, &ts) && whole != ts && !img)
+        return pm_errorf(err, errlen, "an expert-parallel model holds only its share: save a gathered image");
     char ck[PATH_LEN], tmp[PATH_LEN], final[PATH_LEN], link_tmp[PATH_LEN], link[PATH_LEN],
         target[64], target_tmp[64];
     snprintf(target, sizeof target, "step-%07d", st->step);
@@ -222,8 +238,8 @@ int pm_checkpoint_save(const char *run_dir, pm_model *m, const pm_tokenizer *tok
         snprintf(err, errlen, "cannot create %s: %s", tmp, strerror(errno));
         return -1;
     }
-    int rc = save_model(tmp, m, tok, err, errlen);
-    if (!rc) rc = save_optimizer(tmp, m, st, err, errlen);
+    int rc = save_model(tmp, m, img, tok, err, errlen);
+    if (!rc) rc = save_optimizer(tmp, m, img, st, err, errlen);
     if (!rc) rc = save_tokenizer_files(tmp, tok, err, errlen);
     if (!rc) rc = save_hf_config(tmp, pm_model_config(m), tok, err, errlen);
     if (rc) return rc;
@@ -416,17 +432,28 @@ static int load_optimizer(const char *path, pm_model *m, pm_train_state *st, cha
                           size_t errlen) {
     pm_st_file *f = pm_st_open(path, err, errlen);
     if (!f) return -1;
-    size_t n = pm_model_num_trainable(m); /* frozen tensors have no moments */
-    float *mv = malloc((n ? n : 1) * 2 * sizeof *mv);
+    /* the file holds the whole model's moments; this model takes its tensors' (an
+     * expert-parallel one: its share) */
+    const pm_tensor *ts, *whole;
+    size_t n_params, n, own = pm_model_num_trainable(m); /* frozen tensors have no moments */
+    pm_model_global_tensors(m, &whole, &n_params, &n);
+    int nt = pm_model_tensors(m, &ts);
+    float *mv = malloc((n ? n : 1) * 2 * sizeof *mv), *mine = malloc((own ? own : 1) * 2 * sizeof *mine);
     int rc = -1;
-    if (!mv) snprintf(err, errlen, "out of host memory");
+    if (!mv || !mine) snprintf(err, errlen, "out of host memory");
     else if (parse_state(f, path, st, err, errlen)) {
     } else if (!pm_st_read(f, "adamw.m", mv, 1, &n, err, errlen) &&
              !pm_st_read(f, "adamw.v", mv + n, 1, &n, err, errlen)) {
-        rc = pm_model_set_moments(m, mv, mv + n) == PM_OK ? 0 : -1;
+        for (int i = 0; i < nt; i++) {
+            if (ts[i].frozen) continue;
+            memcpy(mine + ts[i].offset, mv + ts[i].global_offset, ts[i].size * sizeof *mv);
+            memcpy(mine + own + ts[i].offset, mv + n + ts[i].global_offset, ts[i].size * sizeof *mv);
+        }
+        rc = pm_model_set_moments(m, mine, mine + own) == PM_OK ? 0 : -1;
         if (rc) snprintf(err, errlen, "uploading the optimiser state failed");
     }
     free(mv);
+    free(mine);
     pm_st_close(f);
     return rc;
 }

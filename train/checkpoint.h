@@ -28,10 +28,18 @@ typedef struct {
     double best_loss;                  /* that loss */
 } pm_train_state;
 
-/* Also records the tokenizer (kind, identity, vocabulary size) in model.safetensors and copies
- * its files (tokenizer.json, or vocab.json and merges.txt) into the step folder. */
-int pm_checkpoint_save(const char *run_dir, pm_model *m, const pm_tokenizer *tok, const pm_train_state *st,
-                       char *err, size_t errlen);
+/* The whole model's parameters and AdamW moments in host memory, in the layout of
+ * pm_model_global_tensors: what rank 0 gathers from every rank of an expert-parallel run. */
+typedef struct {
+    const float *params, *m, *v;
+} pm_checkpoint_image;
+
+/* Writes m's parameters and moments, or with img those of img (then m gives the table and the
+ * config). A checkpoint always holds the whole model, whatever ranks trained it. Also records
+ * the tokenizer (kind, identity, vocabulary size) in model.safetensors and copies its files
+ * (tokenizer.json, or vocab.json and merges.txt) into the step folder. */
+int pm_checkpoint_save(const char *run_dir, pm_model *m, const pm_checkpoint_image *img, const pm_tokenizer *tok,
+                       const pm_train_state *st, char *err, size_t errlen);
 
 /* Resolves `dir` (a run folder, its checkpoints folder, one step folder, or a Hugging Face
  * GPT-2 folder: train/hf_gpt2.h) to a step folder and reads the model config stored in it. When `latest` is missing, dangling or incomplete,
@@ -39,7 +47,8 @@ int pm_checkpoint_save(const char *run_dir, pm_model *m, const pm_tokenizer *tok
 int pm_checkpoint_find(const char *dir, char *step_dir, size_t len, pm_config *cfg, char *err,
                        size_t errlen);
 
-/* Loads parameters, and with st also the optimiser moments and trainer state. */
+/* Loads parameters, and with st also the optimiser moments and trainer state; an
+ * expert-parallel model takes its own experts' share. */
 int pm_checkpoint_load(const char *step_dir, pm_model *m, pm_train_state *st, char *err,
                        size_t errlen);
 

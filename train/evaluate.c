@@ -45,38 +45,48 @@ int pm_evaluate(pm_model *model, pm_dataset *data, int step, size_t seqs, const 
     if (!rc && step >= 0) printf("eval step %d:", step);
     else if (!rc) printf("eval (step unknown):");
     fflush(stdout); /* shows that an evaluation is under way */
-    /* the batches of a domain are dealt out to the ranks in turn */
+    /* the batches of a domain are dealt out to the ranks in turn; under expert parallelism every
+     * forward is a collective, so a rank left without a batch in the last round runs the round's
+     * first one again and drops its results */
+    int lockstep = pm_model_expert_parallel(model);
     for (int d = 0; d < D && !rc; d++) {
         size_t avail = pm_data_eval_count(data, d), n = avail < seqs ? avail : seqs;
+        size_t batches = (n + (size_t)B - 1) / (size_t)B;
         double *acc = counts + n_counts + (size_t)d * N_ACC;
-        for (size_t s0 = 0, batch = 0; s0 < n && !rc; s0 += (size_t)B, batch++) {
+        for (size_t first = 0; first < batches && !rc; first += (size_t)ranks) {
             if (out->cancel && *out->cancel) rc = 1; /* a signal: the trainer checkpoints and exits */
-            if (rc) break;
-            if (batch % (size_t)ranks != (size_t)rank) continue;
+            size_t batch = first + (size_t)rank;
+            int filler = batch >= batches;
+            if (rc || (filler && !lockstep)) break;
+            if (filler) batch = first;
+            size_t s0 = batch * (size_t)B;
             int b = (int)(n - s0 < (size_t)B ? n - s0 : (size_t)B);
             for (int i = 0; i < b; i++)
                 pm_data_eval_sequence(data, d, s0 + i, n, inputs + (size_t)i * T, targets + (size_t)i * T);
             if (pm_model_forward(model, inputs, targets, b, T, -1, NULL) != PM_OK) break;
-            pm_model_token_losses(model, losses, b, T);
-            for (int i = 0; i < b * T; i++) {
-                acc[SUM] += losses[i];
-                acc[BYTES] += (double)target_bytes(tok, targets[i]);
-            }
-            for (int i = 0; i < b; i++) { /* sequence means, for the standard error */
-                double m = 0;
-                for (int j = 0; j < T; j++) m += losses[i * T + j] / T;
-                acc[SEQ_SUM] += m, acc[SEQ_SQ] += m * m;
-            }
-            acc[TOKENS] += (double)b * T;
-            for (int l = 0; l < nm; l++) {
-                pm_model_expert_ids(model, l, ids, b, T);
-                for (int i = 0; i < b * T * k; i++) counts[((size_t)l * E + ids[i]) * D + d]++;
+            if (!filler) {
+                pm_model_token_losses(model, losses, b, T);
+                for (int i = 0; i < b * T; i++) {
+                    acc[SUM] += losses[i];
+                    acc[BYTES] += (double)target_bytes(tok, targets[i]);
+                }
+                for (int i = 0; i < b; i++) { /* sequence means, for the standard error */
+                    double m = 0;
+                    for (int j = 0; j < T; j++) m += losses[i * T + j] / T;
+                    acc[SEQ_SUM] += m, acc[SEQ_SQ] += m * m;
+                }
+                acc[TOKENS] += (double)b * T;
+                for (int l = 0; l < nm; l++) {
+                    pm_model_expert_ids(model, l, ids, b, T);
+                    for (int i = 0; i < b * T * k; i++) counts[((size_t)l * E + ids[i]) * D + d]++;
+                }
             }
             if (!both) continue;
             pm_model_set_eval_routing(model, c->router_mode);
             int f = pm_model_forward(model, inputs, targets, b, T, -1, NULL);
             pm_model_set_eval_routing(model, c->eval_router_mode);
             if (f != PM_OK) break;
+            if (filler) continue;
             pm_model_token_losses(model, losses, b, T);
             for (int i = 0; i < b * T; i++) acc[SUM_TRAIN] += losses[i];
         }

@@ -18,6 +18,8 @@
 #include "train/checkpoint.h"
 #include "train/data/data.h"
 #include "train/dist/dist.h"
+#include "train/expert_parallel.h"
+#include "train/util/error_text.h"
 #include "train/evaluate.h"
 #include "train/util/files.h"
 #include "train/util/progress.h"
@@ -80,6 +82,8 @@ typedef struct {
     double *rank_counts;      /* tokens per rank, MoE layer and expert in the step */
     double comm_bytes, comm_s; /* the step's all-reduce traffic (bytes sent per rank) and time */
     int stop;                 /* a signal reached some rank by the end of the step */
+    pm_ep_job *ep;            /* expert parallel: the experts shared out over the ranks (else NULL) */
+    double a2a_bytes, a2a_s;  /* the step's all-to-all traffic (bytes this rank sent to others) and time */
 } trainer;
 
 static cJSON *double_array(const double *v, int n) {
@@ -144,14 +148,16 @@ static cJSON *moe_metrics(trainer *t, int *collapsed) {
 
 static int checkpoint(trainer *t, int step, int pending_eval, char *err, size_t errlen) {
     t->last_checkpoint = step;
-    if (t->rank > 0) return 0; /* every rank holds the same state; rank 0 writes it */
+    /* every rank holds the same state, or under expert parallelism its share: rank 0 writes it */
+    if (t->rank > 0 && !t->ep) return 0;
     struct stat ms;
     pm_train_state st = {.step = step, .collapse_streak = t->collapse_streak, .collapsed_at = t->collapsed_at,
                          .pending_eval = pending_eval, .best_step = t->best_step, .best_loss = t->best_loss,
-                         .metrics_bytes = fstat(t->metrics, &ms) ? -1 : (long long)ms.st_size};
+                         .metrics_bytes = t->metrics < 0 || fstat(t->metrics, &ms) ? -1 : (long long)ms.st_size};
     pm_data_get_state(t->data, st.data_state);
     char inner[600];
-    if (pm_checkpoint_save(t->opt->out_dir, t->model, t->tok, &st, inner, sizeof inner)) {
+    if (t->ep ? pm_ep_checkpoint_save(t->model, t->opt->out_dir, t->tok, &st, inner, sizeof inner)
+              : pm_checkpoint_save(t->opt->out_dir, t->model, NULL, t->tok, &st, inner, sizeof inner)) {
         snprintf(err, errlen, "checkpoint at step %d not written: %s", step, inner);
         return -1;
     }
@@ -173,10 +179,11 @@ static int evaluate(trainer *t, int step, int *best, char *err, size_t errlen) {
 }
 
 /* Data parallel: sums the gradients, the step's losses (sums[0..4)), the routing statistics
- * and the signal flag (sums[4]) over the ranks, and gathers each rank's tokens per expert. */
+ * and the signal flag (sums[4]) over the ranks, and gathers each rank's tokens per expert.
+ * Expert parallel: only the gradients every rank holds are summed. */
 static int reduce_step(trainer *t, double *sums, int n_sums, char *err, size_t errlen) {
     double t0 = now();
-    size_t n = pm_model_num_trainable(t->model);
+    size_t n = pm_model_num_trainable(t->model), summed = n;
     int nm = pm_model_n_moe(t->model), E = t->cfg.n_experts, S = 2 * E + 2;
     int device = t->device_sum;
     if (device ? pm_group_sum(t->be, pm_model_grad_buffer(t->model), n) != PM_OK
@@ -187,7 +194,10 @@ static int reduce_step(trainer *t, double *sums, int n_sums, char *err, size_t e
     double *mine = t->rank_counts + (size_t)t->rank * nm * E;
     for (int i = 0; i < nm; i++)
         for (int e = 0; e < E; e++) mine[i * E + e] = t->routing[i * S + e];
-    if ((!device && pm_dist_sum_floats(t->grad_host, n, err, errlen)) ||
+    long long shared = t->ep ? pm_ep_sum_shared_grads(t->ep, t->model, t->grad_host, err, errlen) : 0;
+    if (shared < 0) return -1;
+    if (t->ep) summed = (size_t)shared;
+    if ((!device && !t->ep && pm_dist_sum_floats(t->grad_host, n, err, errlen)) ||
         pm_dist_sum_floats(t->routing, (size_t)nm * S, err, errlen) ||
         pm_dist_sum_doubles(t->dropped, (size_t)nm, err, errlen) || pm_dist_sum_doubles(sums, (size_t)n_sums, err, errlen) ||
         pm_dist_gather_doubles(mine, t->rank_counts, (size_t)nm * E, err, errlen))
@@ -196,9 +206,28 @@ static int reduce_step(trainer *t, double *sums, int n_sums, char *err, size_t e
         snprintf(err, errlen, "%s", pm_error(t->be));
         return -1;
     }
-    t->comm_bytes = (double)n * sizeof(float) + (double)nm * S * sizeof(float) + (nm + n_sums) * sizeof(double) +
+    t->comm_bytes = (double)summed * sizeof(float) + (double)nm * S * sizeof(float) + (nm + n_sums) * sizeof(double) +
                     (double)nm * E * sizeof(double);
     t->comm_s = now() - t0;
+    return 0;
+}
+
+/* Expert parallel: a rank's gradient norm covers the shared tensors and its own experts. The
+ * experts' norms of every rank (each expert is on one) are summed as squares, and the global
+ * norm is the shared part plus every rank's experts. */
+static int expert_parallel_norms(trainer *t, float *norm, char *err, size_t errlen) {
+    int n = pm_model_n_moe(t->model) * t->cfg.n_experts;
+    double mine = 0, all = 0;
+    for (int i = 0; i < n; i++) {
+        mine += (double)t->expert_norms[i] * t->expert_norms[i];
+        t->expert_norms[i] *= t->expert_norms[i];
+    }
+    if (pm_dist_sum_floats(t->expert_norms, (size_t)n, err, errlen)) return -1;
+    for (int i = 0; i < n; i++) {
+        all += t->expert_norms[i];
+        t->expert_norms[i] = sqrtf(t->expert_norms[i]);
+    }
+    *norm = (float)sqrt(fmax((double)*norm * *norm - mine, 0.0) + all);
     return 0;
 }
 
@@ -214,6 +243,7 @@ static int train_step(trainer *t, int step, cJSON *line, int *collapsed, char *e
     memset(t->routing, 0, sizeof *t->routing * (size_t)nm * (2 * c->n_experts + 2));
     memset(t->dropped, 0, sizeof *t->dropped * (size_t)nm);
     pm_model_zero_grad(t->model);
+    if (t->ep) pm_ep_job_take_counters(t->ep, &t->a2a_bytes, &t->a2a_s); /* what evaluations sent is not the step's */
     for (int micro = 0; micro < total; micro++) {
         float loss;
         double lbi, zi, enti;
@@ -238,6 +268,7 @@ static int train_step(trainer *t, int step, cJSON *line, int *collapsed, char *e
     float norm;
     if (pm_model_grad_norm(t->model, &norm) != PM_OK) goto failed;
     if (nm && pm_model_expert_grad_norms(t->model, t->expert_norms) != PM_OK) goto failed;
+    if (t->ep && expert_parallel_norms(t, &norm, err, errlen)) return -1;
     float scale = c->grad_clip > 0 && norm > c->grad_clip ? c->grad_clip / norm : 1.0f;
     float lr = pm_lr_at(c, step);
     if (pm_model_update(t->model, lr, step, scale) != PM_OK) goto failed;
@@ -255,6 +286,11 @@ static int train_step(trainer *t, int step, cJSON *line, int *collapsed, char *e
         cJSON *comm = cJSON_AddObjectToObject(line, "comm");
         cJSON_AddNumberToObject(comm, "allreduce_bytes", t->comm_bytes);
         cJSON_AddNumberToObject(comm, "allreduce_s", t->comm_s);
+        if (t->ep) {
+            pm_ep_job_take_counters(t->ep, &t->a2a_bytes, &t->a2a_s);
+            cJSON_AddNumberToObject(comm, "alltoall_bytes", t->a2a_bytes);
+            cJSON_AddNumberToObject(comm, "alltoall_s", t->a2a_s);
+        }
     }
     return 0;
 failed:
@@ -321,13 +357,25 @@ static int open_all(trainer *t, char *err, size_t errlen) {
     t->inputs = malloc(n * sizeof(int32_t));
     t->targets = malloc(n * sizeof(int32_t));
     t->domains = malloc(n * sizeof(int32_t));
-    t->model = pm_model_create(t->be, &t->cfg, t->cfg.batch_size, t->cfg.block_size, inner, sizeof inner);
+    if (t->cfg.expert_parallel > 1) {
+        if (t->cfg.expert_parallel != t->ranks) {
+            snprintf(err, errlen, "expert_parallel %d needs as many ranks (mpirun -np %d); this job has %d%s",
+                     t->cfg.expert_parallel, t->cfg.expert_parallel, t->ranks,
+                     t->ranks > 1 ? " (expert and data parallelism together are not built)" : "");
+            return -1;
+        }
+        if (!(t->ep = pm_ep_job_create())) return pm_errorf(err, errlen, "out of host memory");
+        t->model = pm_model_create_expert_parallel(t->be, &t->cfg, 0, pm_ep_job_exchange(t->ep), t->cfg.batch_size,
+                                                   t->cfg.block_size, inner, sizeof inner);
+    } else {
+        t->model = pm_model_create(t->be, &t->cfg, t->cfg.batch_size, t->cfg.block_size, inner, sizeof inner);
+    }
     size_t nm = (size_t)pm_config_n_moe(&t->cfg) + 1, E = (size_t)t->cfg.n_experts;
     t->routing = calloc(nm * (2 * E + 2), sizeof *t->routing);
     t->dropped = calloc(nm, sizeof *t->dropped);
     t->expert_norms = calloc(nm * E, sizeof *t->expert_norms);
     t->rank_counts = calloc((size_t)t->ranks * nm * E, sizeof *t->rank_counts);
-    if (t->model && t->ranks > 1 && join_device_group(t, err, errlen)) return -1;
+    if (t->model && t->ranks > 1 && !t->ep && join_device_group(t, err, errlen)) return -1;
     if (t->model && t->ranks > 1) t->grad_host = malloc((pm_model_num_trainable(t->model) + 1) * sizeof(float));
     if (!t->model || !t->inputs || !t->targets || !t->domains || !t->routing || !t->dropped || !t->expert_norms ||
         !t->rank_counts || (t->ranks > 1 && !t->grad_host)) {
@@ -351,6 +399,7 @@ static void close_all(trainer *t) {
     free(t->expert_norms);
     free(t->rank_counts);
     free(t->grad_host);
+    pm_ep_job_free(t->ep);
 }
 
 /* Fresh start: the config beside the run, and optionally upcycled weights. */
@@ -469,13 +518,18 @@ static int open_outputs(trainer *t, char *err, size_t errlen) {
 
 /* What the model holds and what training it costs, printed and (fresh runs) logged. */
 static int account(trainer *t, int log, char *err, size_t errlen) {
-    size_t total = pm_model_num_params(t->model), trainable = pm_model_num_trainable(t->model);
+    const pm_tensor *ts;
+    size_t total, trainable, held = pm_model_num_params(t->model), held_trainable = pm_model_num_trainable(t->model);
+    pm_model_global_tensors(t->model, &ts, &total, &trainable); /* the whole model, whatever a rank holds */
     double opt_bytes = 2.0 * trainable * sizeof(float), grad_bytes = (double)trainable * sizeof(float);
     printf("backend %s (%s), %zu parameters: %zu trainable, %zu frozen, %zu active per token; %d MoE layers\n",
            pm_backend_kind(t->be), pm_backend_info(t->be)->name, total, trainable, total - trainable,
            pm_model_active_params(t->model), pm_model_n_moe(t->model));
     printf("memory: parameters %.1f MiB, gradients %.1f MiB, AdamW moments %.1f MiB; run folder %s\n",
            total * 4.0 / 1048576, grad_bytes / 1048576, opt_bytes / 1048576, t->opt->out_dir);
+    if (t->ep)
+        printf("expert parallel: each rank holds %zu parameters (%zu trainable), %.1f MiB with gradients and moments\n",
+               held, held_trainable, (held + 3.0 * held_trainable) * 4.0 / 1048576);
     if (!log) return 0;
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "type", "params");
@@ -491,7 +545,12 @@ static int account(trainer *t, int log, char *err, size_t errlen) {
 
 static void print_start(trainer *t) {
     const pm_config *c = &t->cfg;
-    if (t->ranks > 1)
+    if (t->ep)
+        printf("expert parallel over %d ranks (%s): rank r holds experts %d r .. %d r + %d of every MoE layer and runs "
+               "%d of each step's %d x %d micro-batches of %d sequences; rank 0 writes the run folder\n", t->ranks,
+               pm_dist_engine(), c->n_experts / t->ranks, c->n_experts / t->ranks, c->n_experts / t->ranks - 1,
+               c->grad_accum, t->ranks, c->grad_accum, c->batch_size);
+    else if (t->ranks > 1)
         printf("data parallel over %d ranks (%s%s): each step %d x %d micro-batches of %d sequences, rank 0 writes "
                "the run folder\n", t->ranks, pm_dist_engine(), t->device_sum ? "; gradients summed on the device" : "",
                t->ranks, c->grad_accum, c->batch_size);

@@ -47,7 +47,10 @@ static void help(void) {
            "mpirun -np N polymoe train ... trains data parallel on N processes: each step runs\n"
            "N x grad_accum micro-batches (the one-process step with that accumulation), rank 0\n"
            "writes the run folder, a failing rank ends the job; GPU ranks take --device plus\n"
-           "their rank in the node. See docs/distributed.md.\n");
+           "their rank in the node. With expert_parallel=N as well it is expert parallel: each\n"
+           "rank holds n_experts/N experts of every MoE layer and the rows routed to them go\n"
+           "there and back in all-to-alls (through host memory); checkpoints hold the whole\n"
+           "model, so any number of ranks resumes them. See docs/distributed.md.\n");
 }
 
 int cmd_train(int argc, char **argv) {

@@ -27,6 +27,18 @@ int pm_dist_broadcast(void *buf, size_t bytes, char *err, size_t errlen);
 /* Every rank's n doubles, rank after rank, into all[size * n]. */
 int pm_dist_gather_doubles(const double *mine, double *all, size_t n, char *err, size_t errlen);
 
+/* Expert parallelism's collectives. All-to-all: send holds send_counts[r] floats for each rank
+ * r in rank order, recv receives recv_counts[r] from each rank in rank order (the counts agree
+ * pairwise: what r sends to s, s expects from r). */
+int pm_dist_all_to_all(const float *send, const size_t *send_counts, float *recv, const size_t *recv_counts,
+                       char *err, size_t errlen);
+/* Every rank's n ints, rank after rank, into all[size * n]. */
+int pm_dist_gather_ints(const int *mine, int *all, size_t n, char *err, size_t errlen);
+/* Every rank's n_mine floats (n_mine may differ by rank), rank after rank, into rank 0's all
+ * (other ranks pass NULL); counts[size] (rank 0) receives each rank's n_mine. */
+int pm_dist_gather_floats_to_root(const float *mine, size_t n_mine, float *all, size_t *counts, char *err,
+                                  size_t errlen);
+
 /* Ends the whole job: with more than one rank the others are stopped too (their last complete
  * checkpoint stays as it is). Call after printing the cause. */
 void pm_dist_abort(int status);

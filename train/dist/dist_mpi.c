@@ -5,6 +5,7 @@
 #include "train/dist/dist.h"
 
 #include <fcntl.h>
+#include <limits.h>
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -90,6 +91,72 @@ int pm_dist_gather_doubles(const double *mine, double *all, size_t n, char *err,
     }
     int code = MPI_Allgather(mine, (int)n, MPI_DOUBLE, all, (int)n, MPI_DOUBLE, MPI_COMM_WORLD);
     return code == MPI_SUCCESS ? 0 : mpi_error(code, "all-gather", err, errlen);
+}
+
+/* n values as an MPI count, or an error naming the collective */
+static int as_count(size_t n, int *count, const char *what, char *err, size_t errlen) {
+    if (n > INT_MAX) {
+        snprintf(err, errlen, "rank %d of %d: %s of %zu values: at most %d per rank", rank, size, what, n, INT_MAX);
+        return -1;
+    }
+    *count = (int)n;
+    return 0;
+}
+
+/* counts (size_t) into MPI's int counts and displacements; the total fits an int too */
+static int counts_displs(const size_t *n, int *counts, int *displs, const char *what, char *err, size_t errlen) {
+    size_t at = 0;
+    for (int r = 0; r < size; r++) {
+        if (as_count(n[r], &counts[r], what, err, errlen) || as_count(at, &displs[r], what, err, errlen)) return -1;
+        at += n[r];
+    }
+    return as_count(at, &(int){0}, what, err, errlen);
+}
+
+int pm_dist_all_to_all(const float *send, const size_t *send_counts, float *recv, const size_t *recv_counts,
+                       char *err, size_t errlen) {
+    int *v = malloc(sizeof *v * 4 * (size_t)size);
+    if (!v) return snprintf(err, errlen, "rank %d of %d: out of host memory", rank, size), -1;
+    int rc = counts_displs(send_counts, v, v + size, "all-to-all", err, errlen) ||
+             counts_displs(recv_counts, v + 2 * size, v + 3 * size, "all-to-all", err, errlen) ? -1 : 0;
+    if (!rc) {
+        int code = MPI_Alltoallv(send, v, v + size, MPI_FLOAT, recv, v + 2 * size, v + 3 * size, MPI_FLOAT,
+                                 MPI_COMM_WORLD);
+        if (code != MPI_SUCCESS) rc = mpi_error(code, "all-to-all", err, errlen);
+    }
+    free(v);
+    return rc;
+}
+
+int pm_dist_gather_ints(const int *mine, int *all, size_t n, char *err, size_t errlen) {
+    int count;
+    if (as_count(n, &count, "all-gather", err, errlen)) return -1;
+    int code = MPI_Allgather(mine, count, MPI_INT, all, count, MPI_INT, MPI_COMM_WORLD);
+    return code == MPI_SUCCESS ? 0 : mpi_error(code, "all-gather", err, errlen);
+}
+
+int pm_dist_gather_floats_to_root(const float *mine, size_t n_mine, float *all, size_t *counts, char *err,
+                                  size_t errlen) {
+    unsigned long long n = n_mine, *each = malloc(sizeof *each * (size_t)size);
+    int *v = malloc(sizeof *v * 2 * (size_t)size), count;
+    int rc = each && v ? 0 : (snprintf(err, errlen, "rank %d of %d: out of host memory", rank, size), -1);
+    if (!rc) rc = as_count(n_mine, &count, "gather", err, errlen);
+    if (!rc) {
+        int code = MPI_Gather(&n, 1, MPI_UNSIGNED_LONG_LONG, each, 1, MPI_UNSIGNED_LONG_LONG, 0, MPI_COMM_WORLD);
+        if (code != MPI_SUCCESS) rc = mpi_error(code, "gather", err, errlen);
+    }
+    if (!rc && rank == 0) {
+        for (int r = 0; r < size; r++) counts[r] = (size_t)each[r];
+        rc = counts_displs(counts, v, v + size, "gather", err, errlen);
+    }
+    /* every rank must enter the gather, or rank 0 would wait: a failure above aborts the job */
+    if (!rc) {
+        int code = MPI_Gatherv(mine, count, MPI_FLOAT, all, v, v + size, MPI_FLOAT, 0, MPI_COMM_WORLD);
+        if (code != MPI_SUCCESS) rc = mpi_error(code, "gather", err, errlen);
+    }
+    free(each);
+    free(v);
+    return rc;
 }
 
 void pm_dist_abort(int status) {
