@@ -14,7 +14,8 @@ median() { python3 -c '
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if "\"type\":\"train\"" in l.replace(" ", "")][5:]
 v = [o[k] if k == "tokens_per_s" else o["comm"][k] for o in rows for k in [sys.argv[2]]]
-print(round(statistics.median(v), 6))' "$1/metrics.jsonl" "${2:-tokens_per_s}"; }
+m = statistics.median(v)
+print(round(m) if sys.argv[2] != "alltoall_s" and sys.argv[2] != "allreduce_s" else round(m, 4))' "$1/metrics.jsonl" "${2:-tokens_per_s}"; }
 common="--steps $steps batch_size=8 eval_every=0 log_every=1 checkpoint_every=0 $*"
 threads=$((cores / ranks > 0 ? cores / ranks : 1))
 one=() dp=() ep=()

@@ -14,7 +14,11 @@
  * .lora_B [r, 4C], c_proj.lora_A [4C, r], .lora_B [r, C]; A starts random, B at zero, so a fresh
  * adapter changes nothing. Everything but adapters and routers is frozen.
  * Tensor names follow Hugging Face's GPT-2; expert tensors are transformer.h.N.mlp.experts.E.*,
- * the router transformer.h.N.mlp.router.weight [E, C]. */
+ * the router transformer.h.N.mlp.router.weight [E, C].
+ * Expert parallel (pm_model_create_expert_parallel): a rank's model holds only its experts, in
+ * a layout of its own, and exchanges rows with the other ranks inside every MoE layer; it
+ * keeps the whole model's table beside its own (pm_model_global_tensors) for checkpoints and
+ * for drawing its random init where one process would. */
 #ifndef POLYMOE_MODEL_H
 #define POLYMOE_MODEL_H
 

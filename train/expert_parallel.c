@@ -54,15 +54,16 @@ void pm_ep_job_free(pm_ep_job *j) {
 const pm_expert_exchange *pm_ep_job_exchange(const pm_ep_job *j) { return &j->ex; }
 
 void pm_ep_job_take_counters(pm_ep_job *j, double *bytes, double *seconds) {
-    *bytes = j->bytes;
-    *seconds = j->seconds;
+    if (bytes) *bytes = j->bytes;
+    if (seconds) *seconds = j->seconds;
     j->bytes = j->seconds = 0;
 }
 
 /* A trainable tensor every rank holds: not an expert's. */
 static int shared(const pm_tensor *t) { return !t->frozen && t->expert < 0; }
 
-long long pm_ep_sum_shared_grads(pm_ep_job *j, pm_model *m, float *grads, char *err, size_t errlen) {
+long long pm_ep_sum_shared_grads(pm_ep_job *j, pm_model *m, float *grads, double *norm_sq, char *err,
+                                 size_t errlen) {
     const pm_tensor *ts;
     int n = pm_model_tensors(m, &ts);
     size_t total = 0;
@@ -76,7 +77,14 @@ long long pm_ep_sum_shared_grads(pm_ep_job *j, pm_model *m, float *grads, char *
     size_t at = 0;
     for (int i = 0; i < n; i++)
         if (shared(&ts[i])) memcpy(j->shared + at, grads + ts[i].offset, ts[i].size * sizeof *grads), at += ts[i].size;
-    if (pm_dist_sum_floats(j->shared, total, err, errlen)) return -1;
+    /* this rank's experts' part of the squared norm, summed over the ranks with the shared sum */
+    double experts = 0, shared_sq = 0;
+    for (int i = 0; i < n; i++)
+        for (size_t k = 0; !ts[i].frozen && ts[i].expert >= 0 && k < ts[i].size; k++)
+            experts += (double)grads[ts[i].offset + k] * grads[ts[i].offset + k];
+    if (pm_dist_sum_floats(j->shared, total, err, errlen) || pm_dist_sum_doubles(&experts, 1, err, errlen)) return -1;
+    for (size_t k = 0; k < total; k++) shared_sq += (double)j->shared[k] * j->shared[k];
+    *norm_sq = shared_sq + experts;
     at = 0;
     for (int i = 0; i < n; i++)
         if (shared(&ts[i])) memcpy(grads + ts[i].offset, j->shared + at, ts[i].size * sizeof *grads), at += ts[i].size;

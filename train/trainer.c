@@ -18,9 +18,9 @@
 #include "train/checkpoint.h"
 #include "train/data/data.h"
 #include "train/dist/dist.h"
+#include "train/evaluate.h"
 #include "train/expert_parallel.h"
 #include "train/util/error_text.h"
-#include "train/evaluate.h"
 #include "train/util/files.h"
 #include "train/util/progress.h"
 
@@ -83,7 +83,7 @@ typedef struct {
     double comm_bytes, comm_s; /* the step's all-reduce traffic (bytes sent per rank) and time */
     int stop;                 /* a signal reached some rank by the end of the step */
     pm_ep_job *ep;            /* expert parallel: the experts shared out over the ranks (else NULL) */
-    double a2a_bytes, a2a_s;  /* the step's all-to-all traffic (bytes this rank sent to others) and time */
+    double norm_sq;           /* expert parallel: the step's squared gradient norm, alike on every rank */
 } trainer;
 
 static cJSON *double_array(const double *v, int n) {
@@ -194,7 +194,7 @@ static int reduce_step(trainer *t, double *sums, int n_sums, char *err, size_t e
     double *mine = t->rank_counts + (size_t)t->rank * nm * E;
     for (int i = 0; i < nm; i++)
         for (int e = 0; e < E; e++) mine[i * E + e] = t->routing[i * S + e];
-    long long shared = t->ep ? pm_ep_sum_shared_grads(t->ep, t->model, t->grad_host, err, errlen) : 0;
+    long long shared = t->ep ? pm_ep_sum_shared_grads(t->ep, t->model, t->grad_host, &t->norm_sq, err, errlen) : 0;
     if (shared < 0) return -1;
     if (t->ep) summed = (size_t)shared;
     if ((!device && !t->ep && pm_dist_sum_floats(t->grad_host, n, err, errlen)) ||
@@ -208,26 +208,20 @@ static int reduce_step(trainer *t, double *sums, int n_sums, char *err, size_t e
     }
     t->comm_bytes = (double)summed * sizeof(float) + (double)nm * S * sizeof(float) + (nm + n_sums) * sizeof(double) +
                     (double)nm * E * sizeof(double);
+    if (t->ep) t->comm_bytes += sizeof(double) + (double)nm * E * sizeof(float); /* experts' norms: below */
     t->comm_s = now() - t0;
     return 0;
 }
 
-/* Expert parallel: a rank's gradient norm covers the shared tensors and its own experts. The
- * experts' norms of every rank (each expert is on one) are summed as squares, and the global
- * norm is the shared part plus every rank's experts. */
-static int expert_parallel_norms(trainer *t, float *norm, char *err, size_t errlen) {
+/* Expert parallel: each expert's gradient norm is on its own rank only; summed as squares over
+ * the ranks, every rank logs them all. */
+static int gather_expert_norms(trainer *t, char *err, size_t errlen) {
     int n = pm_model_n_moe(t->model) * t->cfg.n_experts;
-    double mine = 0, all = 0;
-    for (int i = 0; i < n; i++) {
-        mine += (double)t->expert_norms[i] * t->expert_norms[i];
-        t->expert_norms[i] *= t->expert_norms[i];
-    }
+    double t0 = now();
+    for (int i = 0; i < n; i++) t->expert_norms[i] *= t->expert_norms[i];
     if (pm_dist_sum_floats(t->expert_norms, (size_t)n, err, errlen)) return -1;
-    for (int i = 0; i < n; i++) {
-        all += t->expert_norms[i];
-        t->expert_norms[i] = sqrtf(t->expert_norms[i]);
-    }
-    *norm = (float)sqrt(fmax((double)*norm * *norm - mine, 0.0) + all);
+    for (int i = 0; i < n; i++) t->expert_norms[i] = sqrtf(t->expert_norms[i]);
+    t->comm_s += now() - t0;
     return 0;
 }
 
@@ -243,7 +237,7 @@ static int train_step(trainer *t, int step, cJSON *line, int *collapsed, char *e
     memset(t->routing, 0, sizeof *t->routing * (size_t)nm * (2 * c->n_experts + 2));
     memset(t->dropped, 0, sizeof *t->dropped * (size_t)nm);
     pm_model_zero_grad(t->model);
-    if (t->ep) pm_ep_job_take_counters(t->ep, &t->a2a_bytes, &t->a2a_s); /* what evaluations sent is not the step's */
+    if (t->ep) pm_ep_job_take_counters(t->ep, NULL, NULL); /* what evaluations sent is not the step's */
     for (int micro = 0; micro < total; micro++) {
         float loss;
         double lbi, zi, enti;
@@ -266,9 +260,10 @@ static int train_step(trainer *t, int step, cJSON *line, int *collapsed, char *e
     }
     double lm = sums[0], lb = sums[1], z = sums[2], ent = sums[3];
     float norm;
-    if (pm_model_grad_norm(t->model, &norm) != PM_OK) goto failed;
+    if (t->ep) norm = (float)sqrt(t->norm_sq); /* a rank's own gradients lack the other ranks' experts */
+    else if (pm_model_grad_norm(t->model, &norm) != PM_OK) goto failed;
     if (nm && pm_model_expert_grad_norms(t->model, t->expert_norms) != PM_OK) goto failed;
-    if (t->ep && expert_parallel_norms(t, &norm, err, errlen)) return -1;
+    if (t->ep && gather_expert_norms(t, err, errlen)) return -1;
     float scale = c->grad_clip > 0 && norm > c->grad_clip ? c->grad_clip / norm : 1.0f;
     float lr = pm_lr_at(c, step);
     if (pm_model_update(t->model, lr, step, scale) != PM_OK) goto failed;
@@ -286,10 +281,11 @@ static int train_step(trainer *t, int step, cJSON *line, int *collapsed, char *e
         cJSON *comm = cJSON_AddObjectToObject(line, "comm");
         cJSON_AddNumberToObject(comm, "allreduce_bytes", t->comm_bytes);
         cJSON_AddNumberToObject(comm, "allreduce_s", t->comm_s);
-        if (t->ep) {
-            pm_ep_job_take_counters(t->ep, &t->a2a_bytes, &t->a2a_s);
-            cJSON_AddNumberToObject(comm, "alltoall_bytes", t->a2a_bytes);
-            cJSON_AddNumberToObject(comm, "alltoall_s", t->a2a_s);
+        if (t->ep) { /* bytes this rank sent to others in the step's all-to-alls, and their time */
+            double bytes, seconds;
+            pm_ep_job_take_counters(t->ep, &bytes, &seconds);
+            cJSON_AddNumberToObject(comm, "alltoall_bytes", bytes);
+            cJSON_AddNumberToObject(comm, "alltoall_s", seconds);
         }
     }
     return 0;
