@@ -10,8 +10,9 @@
 struct pm_ep_job {
     pm_expert_exchange ex;
     double bytes, seconds;
-    float *shared;    /* the shared gradients, packed for one all-reduce */
-    size_t n_shared;
+    int groups;       /* D: how many groups hold every expert */
+    float *pack;      /* gradients packed for one all-reduce */
+    size_t n_pack;
 };
 
 static double now(void) {
@@ -23,7 +24,7 @@ static double now(void) {
 static int gather_ints(void *ctx, const int *mine, int *all, int n, char *err, size_t errlen) {
     pm_ep_job *j = ctx;
     double t0 = now();
-    int rc = pm_dist_gather_ints(mine, all, (size_t)n, err, errlen);
+    int rc = pm_dist_group_gather_ints(mine, all, (size_t)n, err, errlen);
     j->seconds += now() - t0;
     return rc;
 }
@@ -32,22 +33,28 @@ static int all_to_all(void *ctx, const float *send, const size_t *send_counts, f
                       const size_t *recv_counts, char *err, size_t errlen) {
     pm_ep_job *j = ctx;
     double t0 = now();
-    int rc = pm_dist_all_to_all(send, send_counts, recv, recv_counts, err, errlen);
+    int rc = pm_dist_group_all_to_all(send, send_counts, recv, recv_counts, err, errlen);
     j->seconds += now() - t0;
     for (int r = 0; r < j->ex.ranks; r++)
         if (r != j->ex.rank) j->bytes += (double)send_counts[r] * sizeof *send;
     return rc;
 }
 
-pm_ep_job *pm_ep_job_create(void) {
+pm_ep_job *pm_ep_job_create(int experts_across, char *err, size_t errlen) {
     pm_ep_job *j = calloc(1, sizeof *j);
-    if (j) j->ex = (pm_expert_exchange){pm_dist_rank(), pm_dist_size(), gather_ints, all_to_all, j};
+    if (!j) return pm_errorf(err, errlen, "out of host memory"), NULL;
+    if (pm_dist_make_groups(experts_across, err, errlen)) {
+        free(j);
+        return NULL;
+    }
+    j->ex = (pm_expert_exchange){pm_dist_group_rank(), experts_across, gather_ints, all_to_all, j};
+    j->groups = pm_dist_size() / experts_across;
     return j;
 }
 
 void pm_ep_job_free(pm_ep_job *j) {
     if (!j) return;
-    free(j->shared);
+    free(j->pack);
     free(j);
 }
 
@@ -59,36 +66,51 @@ void pm_ep_job_take_counters(pm_ep_job *j, double *bytes, double *seconds) {
     j->bytes = j->seconds = 0;
 }
 
-/* A trainable tensor every rank holds: not an expert's. */
-static int shared(const pm_tensor *t) { return !t->frozen && t->expert < 0; }
+/* A trainable tensor of the kind asked for: every rank's (shared) or an expert's. */
+static int trains(const pm_tensor *t, int shared) { return !t->frozen && (t->expert < 0) == shared; }
+
+/* Sums the gradients of one kind through a packed buffer, the shared ones over every rank and
+ * the experts' over their replicas; *sq: the sum of their squares after it, *count: the floats
+ * handed to a collective. 0, or -1 with err. */
+static int sum_kind(pm_ep_job *j, const pm_tensor *ts, int n, float *grads, int shared, double *sq, size_t *count,
+                    char *err, size_t errlen) {
+    size_t total = 0, at = 0;
+    for (int i = 0; i < n; i++) total += trains(&ts[i], shared) ? ts[i].size : 0;
+    if (total > j->n_pack) {
+        free(j->pack);
+        j->n_pack = 0;
+        if (!(j->pack = malloc(total * sizeof *j->pack))) return pm_errorf(err, errlen, "out of host memory");
+        j->n_pack = total;
+    }
+    for (int i = 0; i < n; i++)
+        if (trains(&ts[i], shared)) memcpy(j->pack + at, grads + ts[i].offset, ts[i].size * sizeof *grads), at += ts[i].size;
+    if (shared ? pm_dist_sum_floats(j->pack, total, err, errlen)
+               : j->groups > 1 && pm_dist_replica_sum_floats(j->pack, total, err, errlen))
+        return -1;
+    *sq = 0;
+    for (size_t k = 0; k < total; k++) *sq += (double)j->pack[k] * j->pack[k];
+    at = 0;
+    for (int i = 0; i < n; i++)
+        if (trains(&ts[i], shared)) memcpy(grads + ts[i].offset, j->pack + at, ts[i].size * sizeof *grads), at += ts[i].size;
+    *count = shared || j->groups > 1 ? total : 0;
+    return 0;
+}
 
 long long pm_ep_sum_shared_grads(pm_ep_job *j, pm_model *m, float *grads, double *norm_sq, char *err,
                                  size_t errlen) {
     const pm_tensor *ts;
     int n = pm_model_tensors(m, &ts);
-    size_t total = 0;
-    for (int i = 0; i < n; i++) total += shared(&ts[i]) ? ts[i].size : 0;
-    if (total > j->n_shared) {
-        free(j->shared);
-        j->n_shared = 0;
-        if (!(j->shared = malloc(total * sizeof *j->shared))) return pm_errorf(err, errlen, "out of host memory");
-        j->n_shared = total;
-    }
-    size_t at = 0;
-    for (int i = 0; i < n; i++)
-        if (shared(&ts[i])) memcpy(j->shared + at, grads + ts[i].offset, ts[i].size * sizeof *grads), at += ts[i].size;
-    /* this rank's experts' part of the squared norm, summed over the ranks with the shared sum */
-    double experts = 0, shared_sq = 0;
-    for (int i = 0; i < n; i++)
-        for (size_t k = 0; !ts[i].frozen && ts[i].expert >= 0 && k < ts[i].size; k++)
-            experts += (double)grads[ts[i].offset + k] * grads[ts[i].offset + k];
-    if (pm_dist_sum_floats(j->shared, total, err, errlen) || pm_dist_sum_doubles(&experts, 1, err, errlen)) return -1;
-    for (size_t k = 0; k < total; k++) shared_sq += (double)j->shared[k] * j->shared[k];
-    *norm_sq = shared_sq + experts;
-    at = 0;
-    for (int i = 0; i < n; i++)
-        if (shared(&ts[i])) memcpy(grads + ts[i].offset, j->shared + at, ts[i].size * sizeof *grads), at += ts[i].size;
-    return (long long)total;
+    double shared_sq, experts_sq;
+    size_t shared_n, experts_n;
+    if (sum_kind(j, ts, n, grads, 1, &shared_sq, &shared_n, err, errlen) ||
+        sum_kind(j, ts, n, grads, 0, &experts_sq, &experts_n, err, errlen))
+        return -1;
+    /* group 0 holds every expert once: its members' parts, summed over the job, give every rank
+     * the same total */
+    if (pm_dist_rank() >= j->ex.ranks) experts_sq = 0;
+    if (pm_dist_sum_doubles(&experts_sq, 1, err, errlen)) return -1;
+    *norm_sq = shared_sq + experts_sq;
+    return (long long)(shared_n + experts_n);
 }
 
 /* This rank's experts' values, in table order (the whole table's, which this one's follows):
@@ -107,29 +129,31 @@ static size_t pack_experts(const pm_tensor *ts, int n, const float *p, const flo
     return at;
 }
 
-int pm_ep_checkpoint_save(pm_model *m, const char *run_dir, const pm_tokenizer *tok, const pm_train_state *st,
-                          char *err, size_t errlen) {
+int pm_ep_checkpoint_save(const pm_ep_job *j, pm_model *m, const char *run_dir, const pm_tokenizer *tok,
+                          const pm_train_state *st, char *err, size_t errlen) {
     const pm_tensor *ts, *whole;
     size_t n_params, n_trainable, own = pm_model_num_trainable(m), held = pm_model_num_params(m);
     int n = pm_model_tensors(m, &ts), nw = pm_model_global_tensors(m, &whole, &n_params, &n_trainable);
-    int rank = pm_dist_rank(), ranks = pm_dist_size(), per_rank = pm_model_config(m)->n_experts / ranks;
+    /* group 0 (ranks 0 .. R - 1) sends its experts; the other groups hold copies */
+    int rank = pm_dist_rank(), ranks = j->ex.ranks, per_rank = pm_model_config(m)->n_experts / ranks;
     float *p = malloc((held + 1) * sizeof *p), *mv = malloc((2 * own + 1) * sizeof *mv);
     int rc = p && mv ? 0 : pm_errorf(err, errlen, "out of host memory");
     if (!rc && (pm_model_get_params(m, p) != PM_OK || pm_model_read_slab(m, PM_SLAB_ADAM_M, 0, mv, own) != PM_OK ||
                 pm_model_read_slab(m, PM_SLAB_ADAM_V, 0, mv + own, own) != PM_OK))
         rc = pm_errorf(err, errlen, "%s", pm_error(pm_model_backend(m)));
-    size_t mine = pack_experts(ts, n, p, mv, own, NULL), *counts = NULL;
-    float *packed = rc ? NULL : malloc((mine + 1) * sizeof *packed), *all = NULL, *image = NULL;
+    size_t each = pack_experts(ts, n, p, mv, own, NULL), mine = rank < ranks ? each : 0, *counts = NULL;
+    float *packed = rc ? NULL : malloc((each + 1) * sizeof *packed), *all = NULL, *image = NULL;
     if (!rc && !packed) rc = pm_errorf(err, errlen, "out of host memory");
     if (!rc) pack_experts(ts, n, p, mv, own, packed);
-    /* rank 0 receives every rank's experts; the gather's size is each rank's own */
-    size_t total = mine * (size_t)ranks; /* every rank holds as many experts */
-    if (!rc && rank == 0 && (!(all = malloc((total + 1) * sizeof *all)) || !(counts = malloc(sizeof *counts * (size_t)ranks)) ||
+    size_t total = each * (size_t)ranks; /* every group member holds as many experts */
+    if (!rc && rank == 0 && (!(all = malloc((total + 1) * sizeof *all)) ||
+                             !(counts = malloc(sizeof *counts * (size_t)pm_dist_size())) ||
                              !(image = malloc((n_params + 2 * n_trainable + 1) * sizeof *image))))
         rc = pm_errorf(err, errlen, "out of host memory");
     if (!rc) rc = pm_dist_gather_floats_to_root(packed, mine, all, counts, err, errlen);
-    for (int r = 0; !rc && rank == 0 && r < ranks; r++)
-        if (counts[r] != mine) rc = pm_errorf(err, errlen, "rank %d sent %zu values of its experts, not %zu", r, counts[r], mine);
+    for (int r = 0; !rc && rank == 0 && r < pm_dist_size(); r++)
+        if (counts[r] != (r < ranks ? each : 0))
+            rc = pm_errorf(err, errlen, "rank %d sent %zu values of its experts, not %zu", r, counts[r], r < ranks ? each : 0);
     if (!rc && rank == 0) {
         float *ip = image, *im = image + n_params, *iv = im + n_trainable;
         for (int i = 0; i < n; i++) { /* rank 0's own tensors: all but the other ranks' experts */
@@ -145,7 +169,7 @@ int pm_ep_checkpoint_save(pm_model *m, const char *run_dir, const pm_tokenizer *
             const pm_tensor *t = &whole[i];
             int r = t->expert < 0 ? 0 : t->expert / per_rank;
             if (r == 0) continue;
-            const float *src = all + (size_t)r * mine + at[r];
+            const float *src = all + (size_t)r * each + at[r];
             memcpy(ip + t->offset, src, t->size * sizeof *src);
             at[r] += t->size;
             if (t->frozen) continue;

@@ -156,7 +156,7 @@ static int checkpoint(trainer *t, int step, int pending_eval, char *err, size_t 
                          .metrics_bytes = t->metrics < 0 || fstat(t->metrics, &ms) ? -1 : (long long)ms.st_size};
     pm_data_get_state(t->data, st.data_state);
     char inner[600];
-    if (t->ep ? pm_ep_checkpoint_save(t->model, t->opt->out_dir, t->tok, &st, inner, sizeof inner)
+    if (t->ep ? pm_ep_checkpoint_save(t->ep, t->model, t->opt->out_dir, t->tok, &st, inner, sizeof inner)
               : pm_checkpoint_save(t->opt->out_dir, t->model, NULL, t->tok, &st, inner, sizeof inner)) {
         snprintf(err, errlen, "checkpoint at step %d not written: %s", step, inner);
         return -1;
@@ -354,13 +354,13 @@ static int open_all(trainer *t, char *err, size_t errlen) {
     t->targets = malloc(n * sizeof(int32_t));
     t->domains = malloc(n * sizeof(int32_t));
     if (t->cfg.expert_parallel > 1) {
-        if (t->cfg.expert_parallel != t->ranks) {
-            snprintf(err, errlen, "expert_parallel %d needs as many ranks (mpirun -np %d); this job has %d%s",
-                     t->cfg.expert_parallel, t->cfg.expert_parallel, t->ranks,
-                     t->ranks > 1 ? " (expert and data parallelism together are not built)" : "");
+        if (t->ranks % t->cfg.expert_parallel) {
+            snprintf(err, errlen, "expert_parallel %d needs a multiple of %d ranks (mpirun -np %d, %d, ...); this job "
+                                  "has %d", t->cfg.expert_parallel, t->cfg.expert_parallel, t->cfg.expert_parallel,
+                     2 * t->cfg.expert_parallel, t->ranks);
             return -1;
         }
-        if (!(t->ep = pm_ep_job_create())) return pm_errorf(err, errlen, "out of host memory");
+        if (!(t->ep = pm_ep_job_create(t->cfg.expert_parallel, err, errlen))) return -1;
         t->model = pm_model_create_expert_parallel(t->be, &t->cfg, 0, pm_ep_job_exchange(t->ep), t->cfg.batch_size,
                                                    t->cfg.block_size, inner, sizeof inner);
     } else {
@@ -541,11 +541,13 @@ static int account(trainer *t, int log, char *err, size_t errlen) {
 
 static void print_start(trainer *t) {
     const pm_config *c = &t->cfg;
-    if (t->ep)
-        printf("expert parallel over %d ranks (%s): rank r holds experts %d r .. %d r + %d of every MoE layer and runs "
-               "%d of each step's %d x %d micro-batches of %d sequences; rank 0 writes the run folder\n", t->ranks,
-               pm_dist_engine(), c->n_experts / t->ranks, c->n_experts / t->ranks, c->n_experts / t->ranks - 1,
-               c->grad_accum, t->ranks, c->grad_accum, c->batch_size);
+    if (t->ep) {
+        int R = c->expert_parallel, L = c->n_experts / R;
+        printf("expert parallel over %d ranks (%s): %d group%s of %d, rank r holding experts %d p .. %d p + %d of every "
+               "MoE layer (p = r mod %d), each rank running %d of each step's %d x %d micro-batches of %d sequences; "
+               "rank 0 writes the run folder\n", t->ranks, pm_dist_engine(), t->ranks / R, t->ranks / R > 1 ? "s" : "",
+               R, L, L, L - 1, R, c->grad_accum, t->ranks, c->grad_accum, c->batch_size);
+    }
     else if (t->ranks > 1)
         printf("data parallel over %d ranks (%s%s): each step %d x %d micro-batches of %d sequences, rank 0 writes "
                "the run folder\n", t->ranks, pm_dist_engine(), t->device_sum ? "; gradients summed on the device" : "",

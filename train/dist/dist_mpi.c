@@ -11,7 +11,8 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-static int started, rank, size = 1, local_rank;
+static int started, rank, size = 1, local_rank, group_rank;
+static MPI_Comm group = MPI_COMM_NULL, replicas = MPI_COMM_NULL; /* pm_dist_make_groups */
 static char engine[MPI_MAX_LIBRARY_VERSION_STRING + 1];
 
 static int launched_by_mpi(void) {
@@ -60,22 +61,22 @@ int pm_dist_local_rank(void) { return local_rank; }
 const char *pm_dist_engine(void) { return started ? engine : "MPI (not launched by mpirun)"; }
 
 /* MPI counts are ints: long buffers go in slices. */
-static int sum(void *v, size_t n, MPI_Datatype type, size_t elem, char *err, size_t errlen) {
+static int sum_in(MPI_Comm comm, void *v, size_t n, MPI_Datatype type, size_t elem, char *err, size_t errlen) {
     const size_t slice = (size_t)1 << 30;
     for (size_t at = 0; size > 1 && at < n; at += slice) {
         int count = (int)(n - at < slice ? n - at : slice);
-        int code = MPI_Allreduce(MPI_IN_PLACE, (char *)v + at * elem, count, type, MPI_SUM, MPI_COMM_WORLD);
+        int code = MPI_Allreduce(MPI_IN_PLACE, (char *)v + at * elem, count, type, MPI_SUM, comm);
         if (code != MPI_SUCCESS) return mpi_error(code, "all-reduce", err, errlen);
     }
     return 0;
 }
 
 int pm_dist_sum_floats(float *v, size_t n, char *err, size_t errlen) {
-    return sum(v, n, MPI_FLOAT, sizeof *v, err, errlen);
+    return sum_in(MPI_COMM_WORLD, v, n, MPI_FLOAT, sizeof *v, err, errlen);
 }
 
 int pm_dist_sum_doubles(double *v, size_t n, char *err, size_t errlen) {
-    return sum(v, n, MPI_DOUBLE, sizeof *v, err, errlen);
+    return sum_in(MPI_COMM_WORLD, v, n, MPI_DOUBLE, sizeof *v, err, errlen);
 }
 
 int pm_dist_broadcast(void *buf, size_t bytes, char *err, size_t errlen) {
@@ -103,36 +104,55 @@ static int as_count(size_t n, int *count, const char *what, char *err, size_t er
     return 0;
 }
 
-/* counts (size_t) into MPI's int counts and displacements; the total fits an int too */
-static int counts_displs(const size_t *n, int *counts, int *displs, const char *what, char *err, size_t errlen) {
+/* ranks counts (size_t) into MPI's int counts and displacements; the total fits an int too */
+static int counts_displs(const size_t *n, int ranks, int *counts, int *displs, const char *what, char *err,
+                         size_t errlen) {
     size_t at = 0;
-    for (int r = 0; r < size; r++) {
+    for (int r = 0; r < ranks; r++) {
         if (as_count(n[r], &counts[r], what, err, errlen) || as_count(at, &displs[r], what, err, errlen)) return -1;
         at += n[r];
     }
     return as_count(at, &(int){0}, what, err, errlen);
 }
 
-int pm_dist_all_to_all(const float *send, const size_t *send_counts, float *recv, const size_t *recv_counts,
-                       char *err, size_t errlen) {
-    int *v = malloc(sizeof *v * 4 * (size_t)size);
+int pm_dist_make_groups(int group_size, char *err, size_t errlen) {
+    if (group_size < 1 || size % group_size) {
+        snprintf(err, errlen, "rank %d of %d: groups of %d ranks do not divide the job", rank, size, group_size);
+        return -1;
+    }
+    group_rank = rank % group_size;
+    int code = MPI_Comm_split(MPI_COMM_WORLD, rank / group_size, rank, &group);
+    if (code == MPI_SUCCESS) code = MPI_Comm_split(MPI_COMM_WORLD, group_rank, rank, &replicas);
+    return code == MPI_SUCCESS ? 0 : mpi_error(code, "making the expert-parallel groups", err, errlen);
+}
+
+int pm_dist_group_rank(void) { return group_rank; }
+
+int pm_dist_group_all_to_all(const float *send, const size_t *send_counts, float *recv, const size_t *recv_counts,
+                             char *err, size_t errlen) {
+    int n = 0;
+    MPI_Comm_size(group, &n);
+    int *v = malloc(sizeof *v * 4 * (size_t)n);
     if (!v) return snprintf(err, errlen, "rank %d of %d: out of host memory", rank, size), -1;
-    int rc = counts_displs(send_counts, v, v + size, "all-to-all", err, errlen) ||
-             counts_displs(recv_counts, v + 2 * size, v + 3 * size, "all-to-all", err, errlen) ? -1 : 0;
+    int rc = counts_displs(send_counts, n, v, v + n, "all-to-all", err, errlen) ||
+             counts_displs(recv_counts, n, v + 2 * n, v + 3 * n, "all-to-all", err, errlen) ? -1 : 0;
     if (!rc) {
-        int code = MPI_Alltoallv(send, v, v + size, MPI_FLOAT, recv, v + 2 * size, v + 3 * size, MPI_FLOAT,
-                                 MPI_COMM_WORLD);
+        int code = MPI_Alltoallv(send, v, v + n, MPI_FLOAT, recv, v + 2 * n, v + 3 * n, MPI_FLOAT, group);
         if (code != MPI_SUCCESS) rc = mpi_error(code, "all-to-all", err, errlen);
     }
     free(v);
     return rc;
 }
 
-int pm_dist_gather_ints(const int *mine, int *all, size_t n, char *err, size_t errlen) {
+int pm_dist_group_gather_ints(const int *mine, int *all, size_t n, char *err, size_t errlen) {
     int count;
     if (as_count(n, &count, "all-gather", err, errlen)) return -1;
-    int code = MPI_Allgather(mine, count, MPI_INT, all, count, MPI_INT, MPI_COMM_WORLD);
+    int code = MPI_Allgather(mine, count, MPI_INT, all, count, MPI_INT, group);
     return code == MPI_SUCCESS ? 0 : mpi_error(code, "all-gather", err, errlen);
+}
+
+int pm_dist_replica_sum_floats(float *v, size_t n, char *err, size_t errlen) {
+    return sum_in(replicas, v, n, MPI_FLOAT, sizeof *v, err, errlen);
 }
 
 int pm_dist_gather_floats_to_root(const float *mine, size_t n_mine, float *all, size_t *counts, char *err,
@@ -147,7 +167,7 @@ int pm_dist_gather_floats_to_root(const float *mine, size_t n_mine, float *all, 
     }
     if (!rc && rank == 0) {
         for (int r = 0; r < size; r++) counts[r] = (size_t)each[r];
-        rc = counts_displs(counts, v, v + size, "gather", err, errlen);
+        rc = counts_displs(counts, size, v, v + size, "gather", err, errlen);
     }
     /* every rank must enter the gather, or rank 0 would wait: a failure above aborts the job */
     if (!rc) {
@@ -167,6 +187,7 @@ void pm_dist_abort(int status) {
 }
 
 void pm_dist_finalize(void) {
+    if (group != MPI_COMM_NULL) MPI_Comm_free(&group), MPI_Comm_free(&replicas);
     if (started) MPI_Finalize();
     started = 0;
 }

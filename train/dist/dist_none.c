@@ -47,16 +47,29 @@ int pm_dist_gather_doubles(const double *mine, double *all, size_t n, char *err,
     return 0;
 }
 
-int pm_dist_all_to_all(const float *send, const size_t *send_counts, float *recv, const size_t *recv_counts,
-                       char *err, size_t errlen) {
+int pm_dist_make_groups(int group_size, char *err, size_t errlen) {
+    if (group_size == 1) return 0;
+    snprintf(err, errlen, "groups of %d ranks do not divide a job of one process", group_size);
+    return -1;
+}
+
+int pm_dist_group_rank(void) { return 0; }
+
+int pm_dist_group_all_to_all(const float *send, const size_t *send_counts, float *recv, const size_t *recv_counts,
+                             char *err, size_t errlen) {
     (void)recv_counts, (void)err, (void)errlen;
     memcpy(recv, send, send_counts[0] * sizeof *send);
     return 0;
 }
 
-int pm_dist_gather_ints(const int *mine, int *all, size_t n, char *err, size_t errlen) {
+int pm_dist_group_gather_ints(const int *mine, int *all, size_t n, char *err, size_t errlen) {
     (void)err, (void)errlen;
     memcpy(all, mine, n * sizeof *mine);
+    return 0;
+}
+
+int pm_dist_replica_sum_floats(float *v, size_t n, char *err, size_t errlen) {
+    (void)v, (void)n, (void)err, (void)errlen;
     return 0;
 }
 
