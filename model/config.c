@@ -49,8 +49,8 @@ static const field fields[] = {
     FIELD(init_std, F_FLOAT, 0, 10, "std of the normal weight init"),
     FIELD(batch_size, F_INT, 1, 1 << 20, "sequences per micro-batch"),
     FIELD(grad_accum, F_INT, 1, 1 << 16, "micro-batches per optimiser step"),
-    FIELD(expert_parallel, F_INT, 1, 1024, "ranks that share out every MoE layer's experts under mpirun (-np must "
-                                           "equal it; 1: every rank holds every expert, data parallel)"),
+    FIELD(expert_parallel, F_INT, 1, 1024, "ranks that share out every MoE layer's experts under mpirun (-np a "
+                                           "multiple of it; 1: every rank holds every expert, data parallel)"),
     FIELD(steps, F_INT, 1, 1 << 30, "optimiser steps"),
     FIELD(warmup_steps, F_INT, 0, 1 << 30, "linear warmup steps"),
     FIELD(lr_cycles, F_INT, 1, 1 << 20, "cosine schedule cycles: 1 decays once, N restarts N-1 times (each cycle "

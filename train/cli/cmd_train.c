@@ -47,10 +47,11 @@ static void help(void) {
            "mpirun -np N polymoe train ... trains data parallel on N processes: each step runs\n"
            "N x grad_accum micro-batches (the one-process step with that accumulation), rank 0\n"
            "writes the run folder, a failing rank ends the job; GPU ranks take --device plus\n"
-           "their rank in the node. With expert_parallel=N as well it is expert parallel: each\n"
-           "rank holds n_experts/N experts of every MoE layer and the rows routed to them go\n"
-           "there and back in all-to-alls (through host memory); checkpoints hold the whole\n"
-           "model, so any number of ranks resumes them. See docs/distributed.md.\n");
+           "their rank in the node. With expert_parallel=R (N a multiple of R) it is expert\n"
+           "parallel: in each group of R consecutive ranks a rank holds n_experts/R experts of\n"
+           "every MoE layer, the rows routed to them go there and back in all-to-alls (through\n"
+           "host memory), and the groups are data parallel; checkpoints hold the whole model,\n"
+           "so any layout resumes them. See docs/distributed.md.\n");
 }
 
 int cmd_train(int argc, char **argv) {
