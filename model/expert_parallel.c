@@ -116,31 +116,28 @@ int pm_ep_route(pm_backend *be, pm_expert_parallel *ep, int layer, pm_ref offset
     return pm_upload(be, local_offsets.buf, local, local_offsets.off * sizeof *local, (size_t)(L + 1) * sizeof *local);
 }
 
-int pm_ep_to_experts(pm_backend *be, pm_expert_parallel *ep, int layer, pm_ref src, pm_ref dst) {
+/* Rows from sender order to expert order (to the experts: all-to-all, then regroup) or back
+ * (regroup, then the all-to-all the other way: what this rank received it now sends). */
+static int move_rows(pm_backend *be, pm_expert_parallel *ep, int layer, pm_ref src, pm_ref dst, int to_experts) {
     const int *counts = layer_counts(ep, layer);
-    int width = ep->width;
-    size_t sent, received, w = (size_t)width;
-    block_sizes(ep, counts, width, &sent, &received);
-    if (pm_failed(be) || pm_download(be, src.buf, ep->a, src.off * sizeof(float), sent * w * sizeof(float)) != PM_OK)
+    size_t sent, received, w = (size_t)ep->width;
+    block_sizes(ep, counts, ep->width, &sent, &received);
+    size_t in = to_experts ? sent : received, out = to_experts ? received : sent;
+    if (pm_failed(be) || pm_download(be, src.buf, ep->a, src.off * sizeof(float), in * w * sizeof(float)) != PM_OK)
         return PM_ERR;
     char err[256];
-    if (ep->ex.all_to_all(ep->ex.ctx, ep->a, ep->send_n, ep->b, ep->recv_n, err, sizeof err))
-        return exchange_failed(be, "rows to their experts", err);
-    regroup(ep, counts, width, ep->b, ep->a, 1);
-    return pm_upload(be, dst.buf, ep->a, dst.off * sizeof(float), received * w * sizeof(float));
+    if (!to_experts) regroup(ep, counts, ep->width, ep->a, ep->b, 0);
+    if (ep->ex.all_to_all(ep->ex.ctx, to_experts ? ep->a : ep->b, to_experts ? ep->send_n : ep->recv_n,
+                          to_experts ? ep->b : ep->a, to_experts ? ep->recv_n : ep->send_n, err, sizeof err))
+        return exchange_failed(be, to_experts ? "rows to their experts" : "rows back from their experts", err);
+    if (to_experts) regroup(ep, counts, ep->width, ep->b, ep->a, 1);
+    return pm_upload(be, dst.buf, ep->a, dst.off * sizeof(float), out * w * sizeof(float));
+}
+
+int pm_ep_to_experts(pm_backend *be, pm_expert_parallel *ep, int layer, pm_ref src, pm_ref dst) {
+    return move_rows(be, ep, layer, src, dst, 1);
 }
 
 int pm_ep_from_experts(pm_backend *be, pm_expert_parallel *ep, int layer, pm_ref src, pm_ref dst) {
-    const int *counts = layer_counts(ep, layer);
-    int width = ep->width;
-    size_t sent, received, w = (size_t)width;
-    block_sizes(ep, counts, width, &sent, &received);
-    if (pm_failed(be) || pm_download(be, src.buf, ep->a, src.off * sizeof(float), received * w * sizeof(float)) != PM_OK)
-        return PM_ERR;
-    regroup(ep, counts, width, ep->a, ep->b, 0);
-    char err[256];
-    /* back the way they came: what this rank received it now sends */
-    if (ep->ex.all_to_all(ep->ex.ctx, ep->b, ep->recv_n, ep->a, ep->send_n, err, sizeof err))
-        return exchange_failed(be, "rows back from their experts", err);
-    return pm_upload(be, dst.buf, ep->a, dst.off * sizeof(float), sent * w * sizeof(float));
+    return move_rows(be, ep, layer, src, dst, 0);
 }
