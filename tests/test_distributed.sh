@@ -150,6 +150,20 @@ mpirun --oversubscribe -np 4 "$pm" train --out gpause --steps 8 --stop-after 4 $
   && ok "2 groups x 2 ranks: a resume at step 4 of 8 logs exactly the uninterrupted metrics" \
   || bad "expert x data parallel resume: $(tail -n 2 gpause.log gresume.log) $(head -c 300 diff.txt)"
 
+# expert parallel with dropping, dense routing, router noise with clipping, and upcycled experts:
+# each against one process over 6 steps
+"$pm" train --out dense0 --steps 4 $base moe_layers= > dense0.log 2>&1 || bad "dense run to upcycle: $(tail -n 2 dense0.log)"
+for extra in capacity_factor=1.0 router_mode=dense "eval_router_mode=dense top_k=2" \
+             "router_noise=0.5 grad_clip=0.1 lb_coef=0.1" "--init-from dense0"; do
+  rm -rf v1 v2
+  "$pm" train --out v1 --steps 6 $base grad_accum=2 $extra > v1.log 2>&1 \
+    && mpi train --out v2 --steps 6 $base grad_accum=1 expert_parallel=2 $extra > v2.log 2>&1 \
+    && w=$(worst v1/metrics.jsonl v2/metrics.jsonl loss) && g=$(worst v1/metrics.jsonl v2/metrics.jsonl grad_norm) \
+    && python3 -c "import sys; sys.exit(0 if max(float('$w'), float('$g')) <= 1e-5 else 1)" \
+    && ok "expert parallel with $extra: losses and gradient norms of one process (worst relative differences $w, $g)" \
+    || bad "expert parallel with $extra: $(tail -n 2 v1.log v2.log) $w $g"
+done
+
 # an expert-parallel run paused and resumed logs what the straight one did; its checkpoint
 # resumes in one process (expert_parallel=1) as the one-process run's own does
 mpi train --out eppause --steps 8 --stop-after 4 $base top_k=2 grad_accum=1 expert_parallel=2 > eppause.log 2>&1 \
