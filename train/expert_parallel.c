@@ -96,7 +96,7 @@ static int sum_kind(pm_ep_job *j, const pm_tensor *ts, int n, float *grads, int 
     return 0;
 }
 
-long long pm_ep_sum_shared_grads(pm_ep_job *j, pm_model *m, float *grads, double *norm_sq, char *err,
+long long pm_ep_sum_grads(pm_ep_job *j, pm_model *m, float *grads, double *norm_sq, char *err,
                                  size_t errlen) {
     const pm_tensor *ts;
     int n = pm_model_tensors(m, &ts);

@@ -29,7 +29,7 @@ void pm_ep_job_take_counters(pm_ep_job *j, double *bytes, double *seconds);
  * squared norm of the whole model's gradient, the same value on every rank, so that every rank
  * clips alike and the replicas of every tensor stay identical. Returns the number of floats
  * this rank handed to the sums, or -1 with err. */
-long long pm_ep_sum_shared_grads(pm_ep_job *j, pm_model *m, float *grads, double *norm_sq, char *err,
+long long pm_ep_sum_grads(pm_ep_job *j, pm_model *m, float *grads, double *norm_sq, char *err,
                                  size_t errlen);
 
 /* Every rank calls it: the whole model (parameters and moments) gathered from group 0 to rank

@@ -180,7 +180,7 @@ static int evaluate(trainer *t, int step, int *best, char *err, size_t errlen) {
 
 /* Data parallel: sums the gradients, the step's losses (sums[0..4)), the routing statistics
  * and the signal flag (sums[4]) over the ranks, and gathers each rank's tokens per expert.
- * Expert parallel: only the gradients every rank holds are summed. */
+ * Expert parallel: the shared gradients over every rank, the experts' over their replicas. */
 static int reduce_step(trainer *t, double *sums, int n_sums, char *err, size_t errlen) {
     double t0 = now();
     size_t n = pm_model_num_trainable(t->model), summed = n;
@@ -194,9 +194,9 @@ static int reduce_step(trainer *t, double *sums, int n_sums, char *err, size_t e
     double *mine = t->rank_counts + (size_t)t->rank * nm * E;
     for (int i = 0; i < nm; i++)
         for (int e = 0; e < E; e++) mine[i * E + e] = t->routing[i * S + e];
-    long long shared = t->ep ? pm_ep_sum_shared_grads(t->ep, t->model, t->grad_host, &t->norm_sq, err, errlen) : 0;
-    if (shared < 0) return -1;
-    if (t->ep) summed = (size_t)shared;
+    long long handed = t->ep ? pm_ep_sum_grads(t->ep, t->model, t->grad_host, &t->norm_sq, err, errlen) : 0;
+    if (handed < 0) return -1;
+    if (t->ep) summed = (size_t)handed;
     if ((!device && !t->ep && pm_dist_sum_floats(t->grad_host, n, err, errlen)) ||
         pm_dist_sum_floats(t->routing, (size_t)nm * S, err, errlen) ||
         pm_dist_sum_doubles(t->dropped, (size_t)nm, err, errlen) || pm_dist_sum_doubles(sums, (size_t)n_sums, err, errlen) ||
