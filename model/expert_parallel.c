@@ -7,7 +7,7 @@
 struct pm_expert_parallel {
     pm_expert_exchange ex;
     int E, local, n_layers, width;
-    size_t rows;
+    size_t rows_in;
     int *counts;               /* [n_layers][ranks][E] */
     int *received;             /* [n_layers]: rows that came for the local experts */
     int32_t *offsets;          /* a layer's plan offsets [E + 1], then local ones [local + 1] */
@@ -15,12 +15,13 @@ struct pm_expert_parallel {
     float *a, *b;              /* host staging, ranks x rows x width floats each */
 };
 
-pm_expert_parallel *pm_ep_create(const pm_expert_exchange *ex, int E, int n_layers, size_t rows, int width) {
+pm_expert_parallel *pm_ep_create(const pm_expert_exchange *ex, int E, int n_layers, size_t rows_out, size_t rows_in,
+                                 int width) {
     pm_expert_parallel *ep = calloc(1, sizeof *ep);
     if (!ep) return NULL;
-    size_t R = (size_t)ex->ranks, stage = R * rows * (size_t)width;
+    size_t R = (size_t)ex->ranks, stage = (rows_out > rows_in ? rows_out : rows_in) * (size_t)width;
     *ep = (pm_expert_parallel){.ex = *ex, .E = E, .local = E / ex->ranks, .n_layers = n_layers, .width = width,
-                               .rows = rows};
+                               .rows_in = rows_in};
     ep->counts = calloc((size_t)n_layers * R * (size_t)E + 1, sizeof *ep->counts);
     ep->received = calloc((size_t)n_layers + 1, sizeof *ep->received);
     ep->offsets = malloc(sizeof *ep->offsets * (2 * (size_t)E + 2));
@@ -48,7 +49,7 @@ void pm_ep_free(pm_expert_parallel *ep) {
 
 int pm_ep_first_expert(const pm_expert_parallel *ep) { return ep->ex.rank * ep->local; }
 int pm_ep_local_experts(const pm_expert_parallel *ep) { return ep->local; }
-size_t pm_ep_max_rows(const pm_expert_parallel *ep) { return (size_t)ep->ex.ranks * ep->rows; }
+size_t pm_ep_max_rows(const pm_expert_parallel *ep) { return ep->rows_in; }
 int pm_ep_received(const pm_expert_parallel *ep, int layer) { return ep->received[layer]; }
 
 static int *layer_counts(pm_expert_parallel *ep, int layer) {
@@ -113,6 +114,9 @@ int pm_ep_route(pm_backend *be, pm_expert_parallel *ep, int layer, pm_ref offset
         for (int s = 0; s < R; s++) local[j + 1] += counts[(size_t)s * E + first + j];
     }
     ep->received[layer] = local[L];
+    if ((size_t)local[L] > ep->rows_in) /* the model sized its buffers by a bound this breaks */
+        return pm_fail(be, "expert parallel", "%d rows came for this rank's experts; its buffers hold %zu", local[L],
+                       ep->rows_in);
     return pm_upload(be, local_offsets.buf, local, local_offsets.off * sizeof *local, (size_t)(L + 1) * sizeof *local);
 }
 

@@ -31,12 +31,14 @@ typedef struct {
 typedef struct pm_expert_parallel pm_expert_parallel;
 
 /* For n_layers MoE layers of E experts (E a multiple of ex->ranks) whose dispatch sends at most
- * `rows` rows of `width` floats per rank. NULL when out of host memory. */
-pm_expert_parallel *pm_ep_create(const pm_expert_exchange *ex, int E, int n_layers, size_t rows, int width);
+ * rows_out rows of `width` floats from a rank, and at most rows_in to one. NULL when out of host
+ * memory. */
+pm_expert_parallel *pm_ep_create(const pm_expert_exchange *ex, int E, int n_layers, size_t rows_out, size_t rows_in,
+                                 int width);
 void pm_ep_free(pm_expert_parallel *ep);
 int pm_ep_first_expert(const pm_expert_parallel *ep);
 int pm_ep_local_experts(const pm_expert_parallel *ep);
-/* The most rows a rank can receive: every rank's `rows`. */
+/* The most rows a rank can receive (rows_in). */
 size_t pm_ep_max_rows(const pm_expert_parallel *ep);
 
 /* After MoE layer `layer`'s dispatch plan (offsets [E + 1] on the device): tells every rank how

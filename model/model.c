@@ -410,6 +410,18 @@ static void free_bufs(pm_model *m) {
     }
 }
 
+/* Expert parallel over R ranks: the most rows a rank can receive for its experts in one MoE layer
+ * from micro-batches of N tokens with k experts each: every rank's rows, or with a capacity
+ * factor at most each of its E/R experts' capacity from every rank (capacity grows with N and
+ * k, so the largest micro-batch bounds every smaller one). */
+static size_t rows_received_at_most(const pm_config *c, int R, size_t N, int k) {
+    size_t every = (size_t)R * N * (size_t)k;
+    if (c->capacity_factor <= 0) return every;
+    size_t capacity = (size_t)ceil(c->capacity_factor * (double)N * k / c->n_experts);
+    size_t capped = (size_t)c->n_experts * capacity; /* R ranks x E/R experts x capacity */
+    return capped < every ? capped : every;
+}
+
 /* Experts per token the dispatch must hold: top_k, or every expert when a mode is dense. */
 static int k_max_of(const pm_config *c) {
     return c->router_mode == PM_ROUTE_DENSE || c->eval_router_mode == PM_ROUTE_DENSE ? c->n_experts : c->top_k;
@@ -482,7 +494,8 @@ pm_model *pm_model_create_expert_parallel(pm_backend *be, const pm_config *cfg, 
         return NULL;
     }
     if (ex && (build_global_layout(m) ||
-               !(m->ep = pm_ep_create(ex, cfg->n_experts, m->n_moe, (size_t)B * T * m->k_max, cfg->n_embd)))) {
+               !(m->ep = pm_ep_create(ex, cfg->n_experts, m->n_moe, (size_t)B * T * m->k_max,
+                                      rows_received_at_most(cfg, ex->ranks, (size_t)B * T, m->k_max), cfg->n_embd)))) {
         snprintf(err, errlen, "out of host memory");
         pm_model_free(m);
         return NULL;
