@@ -70,10 +70,18 @@ void pm_ep_job_take_counters(pm_ep_job *j, double *bytes, double *seconds) {
 static int trains(const pm_tensor *t, int shared) { return !t->frozen && (t->expert < 0) == shared; }
 
 /* Sums the gradients of one kind through a packed buffer, the shared ones over every rank and
- * the experts' over their replicas; *sq: the sum of their squares after it, *count: the floats
- * handed to a collective. 0, or -1 with err. */
+ * the experts' over their replicas (none when there is one group: nothing to pack); *sq: the
+ * sum of their squares after it, *count: the floats handed to a collective. 0, or -1 with err. */
 static int sum_kind(pm_ep_job *j, const pm_tensor *ts, int n, float *grads, int shared, double *sq, size_t *count,
                     char *err, size_t errlen) {
+    *sq = 0;
+    *count = 0;
+    if (!shared && j->groups == 1) {
+        for (int i = 0; i < n; i++)
+            for (size_t k = 0; trains(&ts[i], 0) && k < ts[i].size; k++)
+                *sq += (double)grads[ts[i].offset + k] * grads[ts[i].offset + k];
+        return 0;
+    }
     size_t total = 0, at = 0;
     for (int i = 0; i < n; i++) total += trains(&ts[i], shared) ? ts[i].size : 0;
     if (total > j->n_pack) {
@@ -84,15 +92,13 @@ static int sum_kind(pm_ep_job *j, const pm_tensor *ts, int n, float *grads, int 
     }
     for (int i = 0; i < n; i++)
         if (trains(&ts[i], shared)) memcpy(j->pack + at, grads + ts[i].offset, ts[i].size * sizeof *grads), at += ts[i].size;
-    if (shared ? pm_dist_sum_floats(j->pack, total, err, errlen)
-               : j->groups > 1 && pm_dist_replica_sum_floats(j->pack, total, err, errlen))
+    if (shared ? pm_dist_sum_floats(j->pack, total, err, errlen) : pm_dist_replica_sum_floats(j->pack, total, err, errlen))
         return -1;
-    *sq = 0;
     for (size_t k = 0; k < total; k++) *sq += (double)j->pack[k] * j->pack[k];
     at = 0;
     for (int i = 0; i < n; i++)
         if (trains(&ts[i], shared)) memcpy(grads + ts[i].offset, j->pack + at, ts[i].size * sizeof *grads), at += ts[i].size;
-    *count = shared || j->groups > 1 ? total : 0;
+    *count = total;
     return 0;
 }
 
@@ -136,15 +142,17 @@ int pm_ep_checkpoint_save(const pm_ep_job *j, pm_model *m, const char *run_dir, 
     int n = pm_model_tensors(m, &ts), nw = pm_model_global_tensors(m, &whole, &n_params, &n_trainable);
     /* group 0 (ranks 0 .. R - 1) sends its experts; the other groups hold copies */
     int rank = pm_dist_rank(), ranks = j->ex.ranks, per_rank = pm_model_config(m)->n_experts / ranks;
-    float *p = malloc((held + 1) * sizeof *p), *mv = malloc((2 * own + 1) * sizeof *mv);
-    int rc = p && mv ? 0 : pm_errorf(err, errlen, "out of host memory");
-    if (!rc && (pm_model_get_params(m, p) != PM_OK || pm_model_read_slab(m, PM_SLAB_ADAM_M, 0, mv, own) != PM_OK ||
-                pm_model_read_slab(m, PM_SLAB_ADAM_V, 0, mv + own, own) != PM_OK))
+    int sends = rank < ranks; /* the other ranks only take part in the gather, sending nothing */
+    float *p = sends ? malloc((held + 1) * sizeof *p) : NULL, *mv = sends ? malloc((2 * own + 1) * sizeof *mv) : NULL;
+    int rc = !sends || (p && mv) ? 0 : pm_errorf(err, errlen, "out of host memory");
+    if (!rc && sends &&
+        (pm_model_get_params(m, p) != PM_OK || pm_model_read_slab(m, PM_SLAB_ADAM_M, 0, mv, own) != PM_OK ||
+         pm_model_read_slab(m, PM_SLAB_ADAM_V, 0, mv + own, own) != PM_OK))
         rc = pm_errorf(err, errlen, "%s", pm_error(pm_model_backend(m)));
-    size_t each = pack_experts(ts, n, p, mv, own, NULL), mine = rank < ranks ? each : 0, *counts = NULL;
-    float *packed = rc ? NULL : malloc((each + 1) * sizeof *packed), *all = NULL, *image = NULL;
-    if (!rc && !packed) rc = pm_errorf(err, errlen, "out of host memory");
-    if (!rc) pack_experts(ts, n, p, mv, own, packed);
+    size_t each = pack_experts(ts, n, p, mv, own, NULL), mine = sends ? each : 0, *counts = NULL;
+    float *packed = rc || !sends ? NULL : malloc((each + 1) * sizeof *packed), *all = NULL, *image = NULL;
+    if (!rc && sends && !packed) rc = pm_errorf(err, errlen, "out of host memory");
+    if (!rc && sends) pack_experts(ts, n, p, mv, own, packed);
     size_t total = each * (size_t)ranks; /* every group member holds as many experts */
     if (!rc && rank == 0 && (!(all = malloc((total + 1) * sizeof *all)) ||
                              !(counts = malloc(sizeof *counts * (size_t)pm_dist_size())) ||
