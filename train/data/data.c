@@ -314,9 +314,10 @@ static int encode_documents(pm_tokenizer *tok, const char *dname, const doc_list
 }
 
 /* The Kneser-Ney trigram over bytes (end-of-text as a 257th symbol) fitted on the train
- * documents and scored on the held-out ones, in nats per byte: the baseline whatever the
- * tokenizer, since a BPE model's own trigram sees more context per token than bytes do. */
-static double byte_ngram_loss(const doc_list *docs, const unsigned char *held_out) {
+ * documents and scored on the held-out ones, in nats over all held-out bytes: the baseline
+ * whatever the tokenizer, since a BPE model's own trigram sees more context per token than
+ * bytes do. */
+static double byte_ngram_nats(const doc_list *docs, const unsigned char *held_out) {
     size_t n[2] = {0, 0};
     for (size_t i = 0; i < docs->n; i++) n[held_out[i]] += docs->ends[i] - (i ? docs->ends[i - 1] : 0) + 1;
     int32_t *stream[2] = {malloc((n[TRAIN] + 1) * sizeof(int32_t)), malloc((n[EVAL] + 1) * sizeof(int32_t))};
@@ -329,7 +330,7 @@ static double byte_ngram_loss(const doc_list *docs, const unsigned char *held_ou
                 stream[p][at[p]++] = (unsigned char)docs->text[j];
             stream[p][at[p]++] = 256;
         }
-        loss = pm_ngram_heldout_loss(stream[TRAIN], n[TRAIN], stream[EVAL], n[EVAL], 257);
+        loss = pm_ngram_heldout_loss(stream[TRAIN], n[TRAIN], stream[EVAL], n[EVAL], 257) * (double)n[EVAL];
     }
     free(stream[TRAIN]);
     free(stream[EVAL]);
@@ -350,12 +351,9 @@ static int split_domain(domain *dom, const doc_list *docs, int d, const pm_data_
     int32_t *ids = NULL;
     int rc = perm && id_ends && held_out ? 0 : pm_errorf(err, errlen, "out of memory splitting domain '%s'", dom->name);
     if (!rc) rc = encode_documents(opt->tokenizer, dom->name, docs, &ids, id_ends, err, errlen);
-    size_t eval_bytes = 0;
     if (!rc) {
         permutation(perm, n, seed_key(opt->seed, KEY_SPLIT, (uint32_t)d, 0));
         for (size_t i = 0; i < n_eval; i++) held_out[perm[i]] = 1;
-        for (size_t i = 0; i < n; i++)
-            if (held_out[i]) eval_bytes += docs->ends[i] - (i ? docs->ends[i - 1] : 0) + 1;
         for (size_t i = 0; i < n; i++) {
             split *s = &dom->part[held_out[i]];
             s->n_tokens += id_ends[i] - (i ? id_ends[i - 1] : 0) + 1;
@@ -379,7 +377,7 @@ static int split_domain(domain *dom, const doc_list *docs, int d, const pm_data_
     /* in nats per token of this tokenizer, over the same held-out text (end-of-text counts
      * as one byte, as in the evaluation's bits per byte) */
     if (rc == 0 && strcmp(pm_tokenizer_kind(opt->tokenizer), "byte") != 0)
-        dom->byte_ngram = byte_ngram_loss(docs, held_out) * (double)eval_bytes / (double)dom->part[EVAL].n_tokens;
+        dom->byte_ngram = byte_ngram_nats(docs, held_out) / (double)dom->part[EVAL].n_tokens;
     else
         dom->byte_ngram = -1; /* bytes are the tokens: the token trigram, set below */
     free(perm);
